@@ -1,0 +1,52 @@
+"""Interactions: one attempt by an agent at a task (seed 003, record_interaction)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Discriminator, Field, Tag
+
+from schemas.common import Name, Strict
+
+JsonObject = dict[str, Any]
+
+
+class Interaction(Strict):
+    agent_type: Name
+    task_description: str = Field(min_length=1, max_length=8192)
+    actions_taken: list[JsonObject] = Field(default_factory=list, max_length=256)
+    results: list[JsonObject] = Field(default_factory=list, max_length=256)
+    success: bool
+    completion_time: float = Field(ge=0, le=1e7, description="Seconds the attempt took.")
+    iterations: int = Field(default=1, ge=0, le=1_000_000)
+    errors_encountered: int = Field(default=0, ge=0, le=1_000_000)
+    metadata: JsonObject = Field(default_factory=dict)
+    timestamp: datetime | None = Field(
+        default=None, strict=False, description="When it happened (ISO 8601); now if absent."
+    )
+    session_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class InteractionBatch(Strict):
+    interactions: list[Interaction] = Field(min_length=1, max_length=100_000)
+
+
+def _record_kind(value: Any) -> str:
+    if isinstance(value, dict) and "interactions" in value:
+        return "batch"
+    return "one"
+
+
+RecordRequest = Annotated[
+    Annotated[Interaction, Tag("one")] | Annotated[InteractionBatch, Tag("batch")],
+    Discriminator(_record_kind),
+]
+"""`POST /interactions` takes one interaction or `{"interactions": [...]}`."""
+
+
+class StoredInteraction(Interaction):
+    id: int
+    recorded_at: datetime
+
+
+class RecordResult(BaseModel):
+    ids: list[int]

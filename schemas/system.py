@@ -1,0 +1,41 @@
+"""Health and statistics."""
+
+from pydantic import BaseModel
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class WriterStats(BaseModel):
+    queue_depth: int
+    batches: int
+    writes: int
+    last_batch_size: int
+    last_commit_ms: float
+
+
+class ExtractorStats(BaseModel):
+    cursor: int
+    """Id of the last interaction folded into patterns."""
+    backlog: int
+    """Committed interactions not yet folded."""
+    folded: int
+    lag_s: float
+    """Age of the oldest committed interaction not yet folded into patterns."""
+
+
+class Counts(BaseModel):
+    interactions: int
+    learnings: int
+
+
+class Stats(BaseModel):
+    version: str
+    uptime_s: float
+    tenant: str
+    counts: Counts
+    writer: WriterStats
+    extractor: ExtractorStats
+    websockets: int
