@@ -1,0 +1,1 @@
+"""Pure learning logic: no I/O, so tests drive it with plain values."""
