@@ -1,0 +1,34 @@
+"""Plain records the store hands to services, beside the schema models."""
+
+from dataclasses import dataclass
+
+from schemas import Interaction
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: str
+    tenant: str
+    agent: str
+    created_at: float
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBatch:
+    """Interactions of one write, as the store reports them once committed."""
+
+    tenant: str
+    first_id: int
+    recorded_at: float
+    items: list[Interaction]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCounts:
+    interactions: int
+    learnings: int

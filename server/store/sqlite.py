@@ -1,0 +1,303 @@
+"""The embedded store: SQLite in WAL mode through aiosqlite.
+
+One connection writes, through the group-committing `Writer`; a small pool of
+read-only connections serves reads, which WAL lets run beside the writer.
+"""
+
+import asyncio
+import contextlib
+import fcntl
+import sqlite3
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import aiosqlite
+import orjson
+
+from schemas import Interaction, Learning, LearningType, StoredInteraction, WriterStats
+from server.clock import utc
+from server.errors import ConfigError
+from server.learning.confidence import confidence_level
+from server.learning.miner import Cluster, FoldResult, Pattern
+from server.store import sql
+from server.store.migrations import pending
+from server.store.records import CommittedBatch, TenantCounts, TokenRecord
+from server.store.writer import Writer
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: Literal["OFF", "NORMAL", "FULL"] = "FULL",
+        read_connections: int = 2,
+        batch_max: int = 10_000,
+        queue_max: int = 100_000,
+        exclusive: bool = True,
+    ) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._read_count = read_connections
+        self._batch_max = batch_max
+        self._queue_max = queue_max
+        self._exclusive = exclusive
+        self._lock: IO[bytes] | None = None
+        self._conn: aiosqlite.Connection | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+        self._writer: Writer | None = None
+        self._next_id = 1
+        self._listeners: list[Callable[[CommittedBatch], None]] = []
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        """Lock the data dir, migrate, start the writer. Not safe to cancel."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._exclusive:
+            self._lock = _lock(self.path.with_suffix(".lock"))
+        self._conn = await self._connect()
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        await self._migrate(self._conn)
+        async with self._conn.execute("SELECT coalesce(max(id), 0) FROM interactions") as cur:
+            row = await cur.fetchone()
+        self._next_id = int(row[0]) + 1 if row else 1
+        for _ in range(self._read_count):
+            reader = await self._connect()
+            await reader.execute("PRAGMA query_only=1")
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+        self._writer = Writer(self._conn, batch_max=self._batch_max, queue_max=self._queue_max)
+        self._writer.start()
+
+    async def drain(self) -> None:
+        """Commit every queued write and stop the writer. Idempotent."""
+        if self._writer is not None:
+            await self._writer.drain()
+
+    async def close(self) -> None:
+        """Drain, then close every connection and release the lock. Idempotent."""
+        await self.drain()
+        for conn in [*self._all_readers, self._conn]:
+            if conn is not None:
+                await conn.close()
+        self._all_readers.clear()
+        self._conn = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        for number, script in pending(int(row[0]) if row else 0):
+            await conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            raise RuntimeError("store is not open")
+        return self._writer
+
+    def writer_stats(self) -> WriterStats:
+        w = self._writer
+        if w is None:
+            return WriterStats(
+                queue_depth=0, batches=0, writes=0, last_batch_size=0, last_commit_ms=0
+            )
+        return WriterStats(
+            queue_depth=w.depth,
+            batches=w.batches,
+            writes=w.writes,
+            last_batch_size=w.last_batch_size,
+            last_commit_ms=w.last_commit_ms,
+        )
+
+    @property
+    def last_interaction_id(self) -> int:
+        return self._next_id - 1
+
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        conn = await self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        async with self._reader() as conn:
+            return list(await conn.execute_fetchall(query, params))
+
+    # -- writes --------------------------------------------------------------
+
+    def on_commit(self, listener: Callable[[CommittedBatch], None]) -> None:
+        """Call `listener` with every batch of interactions, right after its commit
+        and in commit (so id) order. Listeners must be quick and must not raise."""
+        self._listeners.append(listener)
+
+    async def insert_interactions(self, tenant: str, items: list[Interaction]) -> list[int]:
+        """Insert atomically; ids are assigned here, in queue order, so they grow
+        in commit order. Cancelling leaves the insert's fate unknown."""
+        first = self._next_id
+        self._next_id += len(items)
+        now = time.time()
+        rows = [
+            sql.interaction_values(first + n, tenant, item, now) for n, item in enumerate(items)
+        ]
+        batch = CommittedBatch(tenant, first, now, items)
+        await self.writer.submit([(sql.INSERT_INTERACTION, rows)], lambda: self._notify(batch))
+        return list(range(first, first + len(items)))
+
+    def _notify(self, batch: CommittedBatch) -> None:
+        for listener in self._listeners:
+            listener(batch)
+
+    async def save_fold(self, fold: FoldResult, now: float) -> None:
+        """Persist a fold's clusters, patterns, learnings and cursor in one commit."""
+        await self.writer.submit(
+            [
+                (sql.INSERT_CLUSTER, [sql.cluster_values(c) for c in fold.clusters]),
+                (sql.UPSERT_PATTERN, [sql.pattern_values(p) for p in fold.patterns]),
+                (sql.UPSERT_LEARNING, [sql.learning_values(d, now) for d in fold.learnings]),
+                (sql.SET_META, [("extractor_cursor", str(fold.cursor))]),
+            ]
+        )
+
+    async def insert_token(self, record: TokenRecord, digest: bytes) -> None:
+        values = (record.id, record.tenant, record.agent, digest, record.created_at)
+        await self.writer.submit([(sql.INSERT_TOKEN, [values])])
+
+    async def revoke_token(self, tenant: str, token_id: str, now: float) -> bool:
+        found = await self._fetch(sql.TOKEN_ACTIVE_IN_TENANT, (tenant, token_id))
+        if not found:
+            return False
+        await self.writer.submit([(sql.REVOKE_TOKEN, [(now, tenant, token_id)])])
+        return True
+
+    # -- reads ---------------------------------------------------------------
+
+    async def get_interaction(self, tenant: str, interaction_id: int) -> StoredInteraction | None:
+        rows = await self._fetch(sql.GET_INTERACTION, (tenant, interaction_id))
+        return _interaction(rows[0]) if rows else None
+
+    async def list_interactions(
+        self, tenant: str, after_id: int, limit: int
+    ) -> list[StoredInteraction]:
+        rows = await self._fetch(sql.LIST_INTERACTIONS, (tenant, after_id, limit))
+        return [_interaction(r) for r in rows]
+
+    async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]:
+        rows = await self._fetch(sql.COMMITTED_AFTER, (after_id, limit))
+        return [CommittedBatch(r[0], r[1], r[13], [_interaction(r[1:])]) for r in rows]
+
+    async def mining_state(self) -> tuple[list[Cluster], list[Pattern], int]:
+        clusters = [
+            Cluster(r[0], r[1], frozenset(orjson.loads(r[2])), r[3])
+            for r in await self._fetch(sql.ALL_CLUSTERS, ())
+        ]
+        patterns = [_pattern(r) for r in await self._fetch(sql.ALL_PATTERNS, ())]
+        meta = await self._fetch(sql.GET_META, ("extractor_cursor",))
+        return clusters, patterns, int(meta[0][0]) if meta else 0
+
+    async def learning_candidates(
+        self, tenant: str, kind: LearningType | None, min_confidence: float, cap: int
+    ) -> list[tuple[Learning, frozenset[str]]]:
+        kinds = [kind.value] if kind else [k.value for k in LearningType]
+        query = sql.learning_candidates(len(kinds))
+        rows = await self._fetch(query, (tenant, min_confidence, *kinds, cap))
+        return [(_learning(r), frozenset(orjson.loads(r[-1]))) for r in rows]
+
+    async def get_learning(self, tenant: str, learning_id: int) -> Learning | None:
+        rows = await self._fetch(sql.GET_LEARNING, (tenant, learning_id))
+        return _learning(rows[0]) if rows else None
+
+    async def find_token(self, digest: bytes) -> TokenRecord | None:
+        rows = await self._fetch(sql.FIND_TOKEN, (digest,))
+        return TokenRecord(*rows[0]) if rows else None
+
+    async def list_tokens(self, tenant: str, after_id: str, limit: int) -> list[TokenRecord]:
+        rows = await self._fetch(sql.LIST_TOKENS, (tenant, after_id, limit))
+        return [TokenRecord(*r) for r in rows]
+
+    async def active_token_count(self) -> int:
+        rows = await self._fetch(sql.COUNT_ACTIVE_TOKENS, ())
+        return int(rows[0][0])
+
+    async def counts(self, tenant: str) -> TenantCounts:
+        rows = await self._fetch(sql.COUNTS, (tenant, tenant))
+        return TenantCounts(int(rows[0][0]), int(rows[0][1]))
+
+
+def _lock(path: Path) -> IO[bytes]:
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"another Kaizen server is using {path.parent}", path=str(path)) from None
+    return handle
+
+
+def _interaction(r: Sequence[Any]) -> StoredInteraction:
+    return StoredInteraction.model_construct(
+        id=r[0],
+        agent_type=r[1],
+        task_description=r[2],
+        actions_taken=orjson.loads(r[3]),
+        results=orjson.loads(r[4]),
+        success=bool(r[5]),
+        completion_time=r[6],
+        iterations=r[7],
+        errors_encountered=r[8],
+        metadata=orjson.loads(r[9]),
+        session_id=r[10],
+        timestamp=utc(r[11]),
+        recorded_at=utc(r[12]),
+    )
+
+
+def _learning(r: sqlite3.Row) -> Learning:
+    return Learning(
+        id=r[0],
+        type=LearningType(r[1]),
+        agent_type=r[2],
+        statement=r[3],
+        task_example=r[4],
+        actions=orjson.loads(r[5]),
+        evidence=orjson.loads(r[6]),
+        support=r[7],
+        successes=r[8],
+        success_rate=r[9],
+        confidence=r[10],
+        confidence_level=confidence_level(r[10]),
+        avg_completion_time=r[11],
+        created_at=utc(r[12]),
+        updated_at=utc(r[13]),
+    )
+
+
+def _pattern(r: sqlite3.Row) -> Pattern:
+    return Pattern(
+        tenant=r[0],
+        cluster_id=r[1],
+        agent_type=r[2],
+        signature=tuple(orjson.loads(r[3])),
+        attempts=r[4],
+        successes=r[5],
+        success_time=r[6],
+        failure_time=r[7],
+        success_evidence=deque(orjson.loads(r[8])),
+        failure_evidence=deque(orjson.loads(r[9])),
+        claims={LearningType(c) for c in orjson.loads(r[10])},
+    )
