@@ -1,0 +1,115 @@
+"""Tokens and tenants: who is calling, and which tenant they see.
+
+Tokens are `kz_<id>_<secret>` with a 256-bit secret; only the SHA-256 of the whole
+token is stored. A fast hash suffices for such high-entropy secrets (unlike
+passwords, they cannot be guessed from a dictionary). Lookups are cached for
+`token_cache_ttl_s`, which bounds how long a revocation made by another process
+(the CLI) takes to bite; revocations through the server bite at once.
+"""
+
+import enum
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from schemas import TokenCreated, TokenInfo
+from server.clock import utc
+from server.errors import Forbidden, NotFound, Unauthorized
+from server.store import Store
+from server.store.records import TokenRecord
+
+OPEN_TENANT = "default"
+
+
+class AuthMode(enum.Enum):
+    OPEN = "open"
+    TOKENS = "tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant: str
+    agent: str | None
+    token_id: str | None
+
+
+def digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_token() -> tuple[str, str]:
+    """(token id, full token). The id is public; the whole token is the secret."""
+    token_id = secrets.token_hex(6)
+    return token_id, f"kz_{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def info(record: TokenRecord) -> TokenInfo:
+    revoked = utc(record.revoked_at) if record.revoked_at is not None else None
+    return TokenInfo(
+        id=record.id,
+        tenant=record.tenant,
+        agent=record.agent,
+        created_at=utc(record.created_at),
+        revoked_at=revoked,
+    )
+
+
+async def create_token(store: Store, tenant: str, agent: str) -> TokenCreated:
+    """Create and store a token; the secret is in the reply only."""
+    token_id, token = new_token()
+    record = TokenRecord(token_id, tenant, agent, time.time(), None)
+    await store.insert_token(record, digest(token))
+    return TokenCreated(**info(record).model_dump(), token=token)
+
+
+class AuthService:
+    def __init__(self, store: Store, *, cache_ttl_s: float, require_auth: bool) -> None:
+        self._store = store
+        self._ttl = cache_ttl_s
+        self._require = require_auth
+        self._cache: dict[bytes, tuple[float, TokenRecord | None]] = {}
+        self.mode = AuthMode.TOKENS
+
+    async def start(self) -> None:
+        has_tokens = await self._store.active_token_count() > 0
+        self.mode = AuthMode.TOKENS if has_tokens or self._require else AuthMode.OPEN
+
+    async def authenticate(self, bearer: str | None) -> Principal:
+        """The caller behind `bearer`. Raises Unauthorized. Safe to cancel."""
+        if self.mode is AuthMode.OPEN:
+            return Principal(OPEN_TENANT, None, None)
+        if not bearer:
+            raise Unauthorized("a bearer token is required")
+        record = await self._lookup(digest(bearer))
+        if record is None or not record.active:
+            raise Unauthorized("unknown or revoked token")
+        return Principal(record.tenant, record.agent, record.id)
+
+    async def _lookup(self, key: bytes) -> TokenRecord | None:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        record = await self._store.find_token(key)
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = (now + self._ttl, record)
+        return record
+
+    async def create(self, caller: Principal, agent: str, tenant: str | None) -> TokenCreated:
+        """A token for the caller's tenant; an open server may name any tenant.
+        The first token turns an open server into a token server."""
+        if tenant is not None and self.mode is AuthMode.TOKENS and tenant != caller.tenant:
+            raise Forbidden("a token can only create tokens for its own tenant")
+        created = await create_token(self._store, tenant or caller.tenant, agent)
+        self.mode = AuthMode.TOKENS
+        return created
+
+    async def revoke(self, caller: Principal, token_id: str) -> None:
+        if not await self._store.revoke_token(caller.tenant, token_id, time.time()):
+            raise NotFound("no such active token", id=token_id)
+        self._cache.clear()
+
+    async def list(self, caller: Principal, after: str, limit: int) -> list[TokenInfo]:
+        return [info(r) for r in await self._store.list_tokens(caller.tenant, after, limit)]

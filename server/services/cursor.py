@@ -1,0 +1,27 @@
+"""Opaque pagination cursors: base64url of a small JSON object."""
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+
+from server.errors import InvalidRequest
+
+
+def encode_cursor(**fields: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(fields)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, key: str, kind: type) -> Any:
+    """The value under `key` in `cursor`, of type `kind`; None for no cursor."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = orjson.loads(base64.urlsafe_b64decode(padded))[key]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidRequest("invalid cursor", cursor=cursor) from None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InvalidRequest("invalid cursor", cursor=cursor)
+    return value

@@ -1,0 +1,92 @@
+"""All configuration in one object: defaults here, `KAIZEN_*` env on top, CLI flags on top of that."""
+
+import os
+from collections.abc import Mapping
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "KAIZEN_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to bind; 0 picks a free one.")
+    data_dir: Path = Field(Path("./data"), description="SQLite file, logs and state live here.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Threshold for both log sinks."
+    )
+    access_log: bool = Field(False, description="Log every HTTP request (costs throughput).")
+    require_auth: bool = Field(
+        False, description="Refuse to run open even when no token exists yet."
+    )
+    token_cache_ttl_s: float = Field(
+        5.0, ge=0, description="How long a token lookup is cached; bounds CLI revocation delay."
+    )
+    max_body_bytes: int = Field(4 << 20, ge=1024, description="Largest HTTP body accepted.")
+    max_frame_bytes: int = Field(4 << 20, ge=1024, description="Largest WebSocket frame answered.")
+    ws_hard_limit_bytes: int = Field(
+        64 << 20, ge=1024, description="Frames above this close the socket (1009) unread."
+    )
+    max_batch: int = Field(5000, ge=1, le=100_000, description="Most interactions in one batch.")
+    heartbeat_s: float = Field(25.0, gt=0, description="WebSocket ping interval.")
+    write_batch_max: int = Field(
+        10_000, ge=1, description="Most queued rows the writer commits in one transaction."
+    )
+    write_queue_max: int = Field(
+        100_000, ge=1, description="Queued writes beyond which producers wait."
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
+        "FULL",
+        description="FULL fsyncs every group commit; NORMAL survives a crash, not power loss.",
+    )
+    read_connections: int = Field(2, ge=1, le=32, description="SQLite connections for reads.")
+    extractor_interval_s: float = Field(
+        0.1, gt=0, le=1.0, description="Extractor tick; learnings appear within about this."
+    )
+    min_support: int = Field(
+        3, ge=1, description="Interactions a pattern needs before it becomes a learning."
+    )
+    cluster_similarity: float = Field(
+        0.5, gt=0, le=1, description="Jaccard similarity that puts two tasks in one cluster."
+    )
+    cross_agent_weight: float = Field(
+        0.5, ge=0, le=1, description="Score factor for learnings of another agent type."
+    )
+    evidence_max: int = Field(20, ge=1, le=1000, description="Interaction ids kept as evidence.")
+    shutdown_timeout_s: float = Field(10.0, gt=0, description="Grace period for draining writes.")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kaizen.sqlite3"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "logs" / "kaizen.log"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> "Settings":
+        """Defaults < environment (`KAIZEN_<FIELD>`) < explicit overrides (CLI flags)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            name: env[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if ENV_PREFIX + name.upper() in env
+        }
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls.model_validate(values)
