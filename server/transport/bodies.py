@@ -1,0 +1,50 @@
+"""Decoding requests into schema models and encoding models into responses."""
+
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+
+from server.errors import MalformedJson, NotFound
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def decode(raw: bytes | str, adapter: TypeAdapter[T]) -> T:
+    """Parse with orjson, then validate (faster than pydantic's own JSON parsing
+    here). Raises MalformedJson, or pydantic's ValidationError (mapped to 4xx)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise MalformedJson("the body is not valid JSON") from None
+    return adapter.validate_python(value)
+
+
+async def read_body(request: web.Request, adapter: TypeAdapter[T]) -> T:
+    return decode(await request.read(), adapter)
+
+
+def read_query(request: web.Request, model: type[M]) -> M:
+    return model.model_validate(dict(request.query))
+
+
+def path_id(request: web.Request) -> int:
+    """The integer `{id}` of the path; ids past SQLite's range cannot exist."""
+    value = int(request.match_info["id"])
+    if value > SQLITE_MAX_INT:
+        raise NotFound("no such id", id=request.match_info["id"])
+    return value
+
+
+def reply(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(model.model_dump()), content_type="application/json"
+    )
+
+
+def reply_json(value: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(value), content_type="application/json")

@@ -1,0 +1,40 @@
+"""What the transports reach through the application: settings and services."""
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from server.services.auth import AuthService, Principal
+from server.services.extractor import Extractor
+from server.services.learning import LearningService
+from server.settings import Settings
+from server.store import Store
+
+if TYPE_CHECKING:
+    from server.transport.ws import Connection
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    auth: AuthService
+    learning: LearningService
+    extractor: Extractor
+    started_at: float = field(default_factory=time.time)
+    sockets: "set[Connection]" = field(default_factory=set)
+
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]

@@ -1,0 +1,190 @@
+"""HTTP routes. Each is declared once, as a `Route`, which also feeds /openapi.json."""
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+
+import server
+from schemas import (
+    Counts,
+    Health,
+    Learning,
+    LearningsQuery,
+    ListQuery,
+    Page,
+    RecordRequest,
+    RecordResult,
+    ScoredLearning,
+    Stats,
+    StoredInteraction,
+    TokenCreate,
+    TokenCreated,
+    TokenInfo,
+)
+from server.services.cursor import decode_cursor, encode_cursor
+from server.transport.bodies import path_id, read_body, read_query, reply, reply_json
+from server.transport.context import principal, services
+from server.transport.openapi import openapi
+
+RECORD_REQUEST: TypeAdapter[Any] = TypeAdapter(RecordRequest)
+TOKEN_CREATE = TypeAdapter(TokenCreate)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    body: Any = None
+    query: type[BaseModel] | None = None
+    reply: Any = None
+    status: int = 200
+    public: bool = False
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return reply(Health(status="ok", version=server.__version__))
+
+
+async def stats(request: web.Request) -> web.Response:
+    svc = services(request)
+    tenant = principal(request).tenant
+    counts = await svc.store.counts(tenant)
+    return reply(
+        Stats(
+            version=server.__version__,
+            uptime_s=time.time() - svc.started_at,
+            tenant=tenant,
+            counts=Counts(interactions=counts.interactions, learnings=counts.learnings),
+            writer=svc.store.writer_stats(),
+            extractor=svc.extractor.stats(),
+            websockets=len(svc.sockets),
+        )
+    )
+
+
+async def record(request: web.Request) -> web.Response:
+    body = await read_body(request, RECORD_REQUEST)
+    items = body.interactions if hasattr(body, "interactions") else [body]
+    result = await services(request).learning.record(principal(request).tenant, items)
+    return reply(result, status=201)
+
+
+async def list_interactions(request: web.Request) -> web.Response:
+    query = read_query(request, ListQuery)
+    page = await services(request).learning.list_interactions(
+        principal(request).tenant, query.limit, query.cursor
+    )
+    return reply(page)
+
+
+async def get_interaction(request: web.Request) -> web.Response:
+    found = await services(request).learning.get_interaction(
+        principal(request).tenant, path_id(request)
+    )
+    return reply(found)
+
+
+async def learnings(request: web.Request) -> web.Response:
+    query = read_query(request, LearningsQuery)
+    return reply(await services(request).learning.learnings(principal(request).tenant, query))
+
+
+async def get_learning(request: web.Request) -> web.Response:
+    found = await services(request).learning.get_learning(
+        principal(request).tenant, path_id(request)
+    )
+    return reply(found)
+
+
+async def create_token(request: web.Request) -> web.Response:
+    body = await read_body(request, TOKEN_CREATE)
+    created = await services(request).auth.create(principal(request), body.agent, body.tenant)
+    return reply(created, status=201)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    query = read_query(request, ListQuery)
+    after = decode_cursor(query.cursor, "after", str) or ""
+    items = await services(request).auth.list(principal(request), after, query.limit + 1)
+    more = len(items) > query.limit
+    items = items[: query.limit]
+    next_cursor = encode_cursor(after=items[-1].id) if more else None
+    return reply(Page[TokenInfo](items=items, next_cursor=next_cursor))
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    await services(request).auth.revoke(principal(request), request.match_info["token_id"])
+    return web.Response(status=204)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return reply_json(openapi(ROUTES, server.__version__))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", healthz, "Liveness", reply=Health, public=True),
+    Route("GET", "/stats", stats, "Uptime, counts, queue depths, extractor lag", reply=Stats),
+    Route("GET", "/openapi.json", openapi_json, "This document", public=True),
+    Route(
+        "POST",
+        "/interactions",
+        record,
+        "Record one interaction or a batch",
+        body=RecordRequest,
+        reply=RecordResult,
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/interactions",
+        list_interactions,
+        "List interactions, oldest first",
+        query=ListQuery,
+        reply=Page[StoredInteraction],
+    ),
+    Route(
+        "GET",
+        r"/interactions/{id:\d+}",
+        get_interaction,
+        "One interaction",
+        reply=StoredInteraction,
+    ),
+    Route(
+        "GET",
+        "/learnings",
+        learnings,
+        "Learnings ranked by relevance x confidence",
+        query=LearningsQuery,
+        reply=Page[ScoredLearning],
+    ),
+    Route("GET", r"/learnings/{id:\d+}", get_learning, "One learning", reply=Learning),
+    Route(
+        "POST",
+        "/tokens",
+        create_token,
+        "Create a token",
+        body=TokenCreate,
+        reply=TokenCreated,
+        status=201,
+    ),
+    Route(
+        "GET",
+        "/tokens",
+        list_tokens,
+        "List the tenant's tokens",
+        query=ListQuery,
+        reply=Page[TokenInfo],
+    ),
+    Route("DELETE", "/tokens/{token_id}", revoke_token, "Revoke a token", status=204),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)

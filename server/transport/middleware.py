@@ -1,0 +1,42 @@
+"""The one middleware: authenticate, then turn every failure into the error shape.
+(One layer rather than two: each aiohttp middleware costs a wrapper per request.)"""
+
+import logging
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from schemas import ErrorCode, ErrorDetail
+from server.errors import KaizenServerError
+from server.transport.auth import PUBLIC_PATHS, bearer
+from server.transport.context import PRINCIPAL, services
+from server.transport.errors import (
+    HTTP_CODES,
+    Handler,
+    error_detail,
+    error_response,
+    from_validation,
+)
+
+log = logging.getLogger("kaizen.transport")
+
+
+@web.middleware
+async def kaizen_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        if request.path not in PUBLIC_PATHS:
+            request[PRINCIPAL] = await services(request).auth.authenticate(bearer(request))
+        return await handler(request)
+    except KaizenServerError as exc:
+        return error_response(exc.status, error_detail(exc))
+    except ValidationError as exc:
+        mapped = from_validation(exc)
+        return error_response(mapped.status, error_detail(mapped))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = HTTP_CODES.get(exc.status, ErrorCode.INVALID_REQUEST)
+        return error_response(exc.status, ErrorDetail(code=code, message=exc.reason))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, ErrorDetail(code=ErrorCode.INTERNAL, message="internal error"))

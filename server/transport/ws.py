@@ -1,0 +1,186 @@
+"""The `/ws` connection: JSON frames in, replies, errors and pushes out.
+
+Frames are handled concurrently (up to `MAX_IN_FLIGHT` per connection, after which
+the reader stops reading, which pushes back on the client through TCP), so replies
+may come out of order: each names the request id it answers. A bad frame gets an
+error frame and the connection stays open. See docs/protocol.md.
+"""
+
+import asyncio
+import contextlib
+import enum
+import logging
+import re
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+import server
+from schemas import (
+    ClientFrame,
+    ErrorFrame,
+    HelloFrame,
+    LearningsOp,
+    LearningsReply,
+    Limits,
+    PingOp,
+    PongReply,
+    RecordOp,
+    RecordReply,
+)
+from server.errors import KaizenServerError, PayloadTooLarge
+from server.services.auth import Principal
+from server.transport.bodies import decode
+from server.transport.context import Services, principal, services
+from server.transport.errors import error_detail, from_validation
+
+log = logging.getLogger("kaizen.ws")
+
+CLIENT_FRAME: TypeAdapter[RecordOp | LearningsOp | PingOp] = TypeAdapter(ClientFrame)
+MAX_IN_FLIGHT = 64
+
+
+class ConnectionState(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, svc: Services, caller: Principal) -> None:
+        self.ws = ws
+        self.svc = svc
+        self.caller = caller
+        self.state = ConnectionState.OPEN
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def send(self, frame: BaseModel) -> None:
+        """Send one frame; a peer that has gone is ignored. Safe to cancel."""
+        if self.ws.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.send_frame(orjson.dumps(frame.model_dump()), WSMsgType.TEXT)
+
+    async def close(self, code: int = WSCloseCode.GOING_AWAY, message: bytes = b"") -> None:
+        """Close with `code` (1001 by default). Idempotent."""
+        if self.state is not ConnectionState.OPEN:
+            return
+        self.state = ConnectionState.CLOSING
+        await self.ws.close(code=code, message=message)
+
+    async def serve(self) -> None:
+        """Read frames until the peer or the server closes. Cancelling closes the socket."""
+        limits = Limits(
+            max_frame_bytes=self.svc.settings.max_frame_bytes, max_batch=self.svc.settings.max_batch
+        )
+        await self.send(
+            HelloFrame(
+                version=server.__version__,
+                tenant=self.caller.tenant,
+                agent=self.caller.agent,
+                heartbeat_s=self.svc.settings.heartbeat_s,
+                limits=limits,
+            )
+        )
+        try:
+            async for msg in self.ws:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await self._slots.acquire()
+                    self._spawn(msg.data)
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.state = ConnectionState.CLOSED
+
+    def _spawn(self, raw: str | bytes) -> None:
+        task = asyncio.create_task(self._handle(raw))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, raw: str | bytes) -> None:
+        frame: RecordOp | LearningsOp | PingOp | None = None
+        try:
+            frame = self._parse(raw)
+            await self.send(await self._dispatch(frame))
+        except Exception as exc:
+            if not isinstance(exc, KaizenServerError):
+                log.exception("unhandled error on a ws frame")
+                exc = KaizenServerError("internal error")
+            request_id = frame.id if frame else self._peek_id(raw)
+            await self.send(ErrorFrame(id=request_id, error=error_detail(exc)))
+        finally:
+            self._slots.release()
+
+    def _parse(self, raw: str | bytes) -> RecordOp | LearningsOp | PingOp:
+        limit = self.svc.settings.max_frame_bytes
+        if len(raw) > limit:
+            raise PayloadTooLarge("frame too large", max_frame_bytes=limit)
+        return parse_frame(raw)
+
+    def _peek_id(self, raw: str | bytes) -> str | None:
+        if len(raw) <= self.svc.settings.max_frame_bytes:
+            return peek_id(raw)
+        return leading_id(raw)
+
+    async def _dispatch(self, frame: RecordOp | LearningsOp | PingOp) -> BaseModel:
+        tenant = self.caller.tenant
+        match frame:
+            case RecordOp():
+                result = await self.svc.learning.record(tenant, frame.interactions)
+                return RecordReply(id=frame.id, data=result)
+            case LearningsOp():
+                page = await self.svc.learning.learnings(tenant, frame.query)
+                return LearningsReply(id=frame.id, data=page)
+            case PingOp():
+                return PongReply(id=frame.id)
+
+
+def parse_frame(raw: str | bytes) -> RecordOp | LearningsOp | PingOp:
+    """Validate one client frame; bad JSON, unknown ops and bad fields raise."""
+    try:
+        return decode(raw, CLIENT_FRAME)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+_LEADING_ID = re.compile(rb'^\s*\{\s*"id"\s*:\s*"([^"\\]{1,64})"')
+
+
+def leading_id(raw: str | bytes) -> str | None:
+    """The id of a frame that starts with it, read from its first bytes only:
+    how an oversized frame's error can still name its request."""
+    head = raw[:128].encode() if isinstance(raw, str) else raw[:128]
+    match = _LEADING_ID.match(head)
+    return match.group(1).decode() if match else None
+
+
+def peek_id(raw: str | bytes) -> str | None:
+    """The frame's request id, if it has a readable one, so errors can name it."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    request_id = value.get("id") if isinstance(value, dict) else None
+    return request_id if isinstance(request_id, str) and 0 < len(request_id) <= 64 else None
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    svc = services(request)
+    ws = web.WebSocketResponse(
+        heartbeat=svc.settings.heartbeat_s,
+        max_msg_size=svc.settings.ws_hard_limit_bytes,
+        compress=False,
+    )
+    await ws.prepare(request)
+    conn = Connection(ws, svc, principal(request))
+    svc.sockets.add(conn)
+    try:
+        await conn.serve()
+    finally:
+        svc.sockets.discard(conn)
+    return ws
+
+
+__all__ = ["Connection", "websocket"]
