@@ -1,0 +1,206 @@
+"""`KaizenClient`: the async SDK, used as `async with KaizenClient(url, token=…) as kz`."""
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel
+
+from client._http import call, encode
+from client.errors import KaizenError
+from client.socket import KaizenSocket
+from schemas import (
+    ConfidenceLevel,
+    Health,
+    Interaction,
+    InteractionBatch,
+    Learning,
+    LearningsQuery,
+    LearningType,
+    Page,
+    RecordResult,
+    ScoredLearning,
+    Stats,
+    StoredInteraction,
+    TokenCreate,
+    TokenCreated,
+    TokenInfo,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ClientState(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class KaizenClient:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._socket: KaizenSocket | None = None
+        self.state = ClientState.NEW
+
+    async def __aenter__(self) -> "KaizenClient":
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the WebSocket and the HTTP session. Idempotent."""
+        self.state = ClientState.CLOSED
+        if self._socket is not None:
+            await self._socket.close()
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self.state is ClientState.CLOSED:
+            raise KaizenError("client is closed")
+        if self._session is None:
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            headers["Content-Type"] = "application/json"
+            self._session = aiohttp.ClientSession(
+                self.base_url, headers=headers, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            )
+            self.state = ClientState.OPEN
+        return self._session
+
+    @property
+    def socket(self) -> KaizenSocket:
+        """The WebSocket to `/ws`; it connects on first use and reconnects on its own."""
+        if self._socket is None:
+            self._socket = KaizenSocket(self.session, "/ws", timeout=self._timeout)
+        return self._socket
+
+    async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
+        result = await call(self.session, method, path, reply, **kwargs)
+        assert result is not None
+        return result
+
+    # -- system ----------------------------------------------------------------
+
+    async def health(self) -> Health:
+        return await self._call("GET", "/healthz", Health)
+
+    async def stats(self) -> Stats:
+        return await self._call("GET", "/stats", Stats)
+
+    # -- interactions ----------------------------------------------------------
+
+    async def record_interaction(
+        self,
+        *,
+        agent_type: str,
+        task_description: str,
+        actions_taken: Sequence[dict[str, Any]] = (),
+        results: Sequence[dict[str, Any]] = (),
+        success: bool,
+        completion_time: float,
+        iterations: int = 1,
+        errors_encountered: int = 0,
+        metadata: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Record one interaction (seed 003's record_interaction); returns its id once stored."""
+        item = Interaction(
+            agent_type=agent_type,
+            task_description=task_description,
+            actions_taken=list(actions_taken),
+            results=list(results),
+            success=success,
+            completion_time=completion_time,
+            iterations=iterations,
+            errors_encountered=errors_encountered,
+            metadata=metadata or {},
+            timestamp=timestamp,
+            session_id=session_id,
+        )
+        return (await self.record_interactions([item]))[0]
+
+    async def record_interactions(self, items: Sequence[Interaction]) -> list[int]:
+        """Record a batch atomically; returns the ids in order."""
+        body = encode(InteractionBatch(interactions=list(items)))
+        result = await self._call("POST", "/interactions", RecordResult, body=body)
+        return result.ids
+
+    async def get_interaction(self, interaction_id: int) -> StoredInteraction:
+        return await self._call("GET", f"/interactions/{interaction_id}", StoredInteraction)
+
+    async def list_interactions(
+        self, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[StoredInteraction]:
+        params = {"limit": limit, "cursor": cursor}
+        return await self._call("GET", "/interactions", Page[StoredInteraction], params=params)
+
+    # -- learnings -------------------------------------------------------------
+
+    async def get_relevant_learnings(
+        self,
+        task_description: str | None = None,
+        *,
+        agent_type: str | None = None,
+        min_confidence: ConfidenceLevel | str = ConfidenceLevel.LOW,
+        type: LearningType | str | None = None,
+        limit: int = 10,
+    ) -> list[ScoredLearning]:
+        """The learnings that best fit a task, best first (seed 003's get_relevant_learnings)."""
+        page = await self.learnings(
+            task=task_description,
+            agent_type=agent_type,
+            min_confidence=min_confidence,
+            type=type,
+            limit=limit,
+        )
+        return page.items
+
+    async def learnings(
+        self,
+        *,
+        task: str | None = None,
+        agent_type: str | None = None,
+        min_confidence: ConfidenceLevel | str = ConfidenceLevel.LOW,
+        type: LearningType | str | None = None,
+        limit: int = 10,
+        cursor: str | None = None,
+    ) -> Page[ScoredLearning]:
+        query = LearningsQuery.model_validate(
+            {
+                "task": task,
+                "agent_type": agent_type,
+                "min_confidence": min_confidence,
+                "type": type,
+                "limit": limit,
+                "cursor": cursor,
+            }
+        )
+        params = query.model_dump(mode="json", exclude_none=True)
+        return await self._call("GET", "/learnings", Page[ScoredLearning], params=params)
+
+    async def get_learning(self, learning_id: int) -> Learning:
+        return await self._call("GET", f"/learnings/{learning_id}", Learning)
+
+    # -- tokens ----------------------------------------------------------------
+
+    async def create_token(self, agent: str, *, tenant: str | None = None) -> TokenCreated:
+        body = encode(TokenCreate(agent=agent, tenant=tenant))
+        return await self._call("POST", "/tokens", TokenCreated, body=body)
+
+    async def list_tokens(self, *, limit: int = 100, cursor: str | None = None) -> Page[TokenInfo]:
+        params = {"limit": limit, "cursor": cursor}
+        return await self._call("GET", "/tokens", Page[TokenInfo], params=params)
+
+    async def revoke_token(self, token_id: str) -> None:
+        await call(self.session, "DELETE", f"/tokens/{token_id}", None)

@@ -1,0 +1,196 @@
+"""The SDK's WebSocket: one connection to `/ws`, reconnected with backoff.
+
+Requests are matched to replies by request id, so many can be in flight at once.
+When the connection drops, requests in flight fail with `ConnectionLostError`
+(they may have been applied), and the socket reconnects in the background with
+exponential backoff and full jitter (AWS Architecture Blog, "Exponential Backoff
+and Jitter", 2015): sleep uniform(0, min(cap, base · 2^attempt)).
+"""
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import random
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, TypeAdapter
+
+from client.errors import ConnectionLostError, KaizenError, TransportError, error_for
+from schemas import (
+    ErrorFrame,
+    HelloFrame,
+    Interaction,
+    LearningsQuery,
+    LearningsReply,
+    Page,
+    PongReply,
+    RecordReply,
+    ScoredLearning,
+    ServerFrame,
+)
+
+R = TypeVar("R", bound=BaseModel)
+SERVER_FRAME: TypeAdapter[Any] = TypeAdapter(ServerFrame)
+
+
+class SocketState(enum.Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class KaizenSocket:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 5.0,
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._timeout = timeout
+        self._backoff = (backoff_base, backoff_cap)
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._opened = asyncio.Event()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._fatal: KaizenError | None = None
+        self.state = SocketState.IDLE
+        self.hello: HelloFrame | None = None
+        self.connects = 0
+
+    async def connect(self) -> HelloFrame:
+        """Open the connection (once) and wait for the server's hello. Safe to cancel."""
+        if self.state is SocketState.CLOSED:
+            raise TransportError("socket is closed")
+        if self._task is None:
+            self.state = SocketState.CONNECTING
+            self._task = asyncio.create_task(self._supervise(), name="kaizen-socket")
+        await self._wait_open()
+        assert self.hello is not None
+        return self.hello
+
+    async def record(self, interactions: list[Interaction]) -> list[int]:
+        frame = {"op": "record", "interactions": [_dump(i) for i in interactions]}
+        reply = await self._request(frame, RecordReply)
+        return reply.data.ids
+
+    async def learnings(self, query: LearningsQuery) -> Page[ScoredLearning]:
+        reply = await self._request({"op": "learnings", "query": _dump(query)}, LearningsReply)
+        return reply.data
+
+    async def ping(self) -> None:
+        await self._request({"op": "ping"}, PongReply)
+
+    async def close(self) -> None:
+        """Close the connection and stop reconnecting. Idempotent."""
+        self.state = SocketState.CLOSED
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._fail_pending(ConnectionLostError("socket closed"))
+
+    async def _request(self, frame: dict[str, Any], reply_type: type[R]) -> R:
+        """Send a frame and wait for its reply. Cancelling abandons the reply, not the request."""
+        await self.connect()
+        request_id = str(next(self._ids))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            assert self._ws is not None
+            # id first: an oversized frame's error can then still name it
+            await self._ws.send_bytes(orjson.dumps({"id": request_id, **frame}))
+            reply = await asyncio.wait_for(future, self._timeout)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise ConnectionLostError(f"send failed: {exc!r}") from exc
+        finally:
+            self._pending.pop(request_id, None)
+        if not isinstance(reply, reply_type):
+            raise KaizenError(f"unexpected reply {type(reply).__name__}")
+        return reply
+
+    async def _wait_open(self) -> None:
+        try:
+            await asyncio.wait_for(self._opened.wait(), self._timeout)
+        except TimeoutError:
+            raise self._fatal or TransportError(f"could not connect to {self._url}") from None
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while self.state is not SocketState.CLOSED:
+            try:
+                await self._connect_once()
+                attempt = 0
+                await self._read()
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in (401, 403):
+                    self._fatal = error_for("unauthorized", "token refused", {}, exc.status)
+                    self._opened.set()
+                    return
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                pass
+            self._lost()
+            attempt += 1
+            await asyncio.sleep(
+                random.uniform(0, min(self._backoff[1], self._backoff[0] * 2**attempt))
+            )
+
+    async def _connect_once(self) -> None:
+        self.state = SocketState.CONNECTING
+        self._ws = await self._session.ws_connect(self._url, autoping=True, heartbeat=None)
+        first = await self._ws.receive(timeout=self._timeout)
+        hello = SERVER_FRAME.validate_json(first.data)
+        if not isinstance(hello, HelloFrame):
+            raise TransportError("server did not say hello")
+        self.hello = hello
+        self.connects += 1
+        self.state = SocketState.OPEN
+        self._opened.set()
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                self._dispatch(SERVER_FRAME.validate_json(msg.data))
+
+    def _dispatch(self, frame: Any) -> None:
+        request_id = getattr(frame, "id", None)
+        future = self._pending.get(request_id) if isinstance(request_id, str) else None
+        if future is None or future.done():
+            return
+        if isinstance(frame, ErrorFrame):
+            e = frame.error
+            future.set_exception(error_for(e.code.value, e.message, e.details))
+        else:
+            future.set_result(frame)
+
+    def _lost(self) -> None:
+        if self.state is not SocketState.CLOSED:
+            self.state = SocketState.CONNECTING
+        self._opened.clear()
+        self._fail_pending(
+            ConnectionLostError("connection lost; the request may have been applied")
+        )
+
+    def _fail_pending(self, exc: KaizenError) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+        self._pending.clear()
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)
