@@ -1,0 +1,87 @@
+"""Fixtures: a real Kaizen server on 127.0.0.1:0 with a real SQLite file, and the real SDK."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from client import KaizenClient
+from server.runner import KaizenServer
+from server.services.auth import create_token
+from server.settings import Settings
+from server.store import SqliteStore
+
+T = TypeVar("T")
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "extractor_interval_s": 0.05}
+    return Settings.load(base | overrides, env={})
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def server(data_dir: Path) -> AsyncIterator[KaizenServer]:
+    kaizen = KaizenServer(settings_for(data_dir))
+    await kaizen.start()
+    yield kaizen
+    await kaizen.stop()
+
+
+@pytest.fixture
+async def kz(server: KaizenServer) -> AsyncIterator[KaizenClient]:
+    async with KaizenClient(server.url) as client:
+        yield client
+
+
+async def make_tokens(data_dir: Path, *pairs: tuple[str, str]) -> list[str]:
+    """Create tokens as `kaizen token create` does, straight in the store."""
+    store = SqliteStore(data_dir / "kaizen.sqlite3", exclusive=False)
+    await store.open()
+    try:
+        return [(await create_token(store, tenant, agent)).token for tenant, agent in pairs]
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def tenants(data_dir: Path) -> AsyncIterator[tuple[KaizenServer, str, str]]:
+    """A token server with one token for tenant `acme` and one for tenant `globex`."""
+    token_a, token_b = await make_tokens(data_dir, ("acme", "coder"), ("globex", "tester"))
+    kaizen = KaizenServer(settings_for(data_dir))
+    await kaizen.start()
+    yield kaizen, token_a, token_b
+    await kaizen.stop()
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 10.0) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+def interaction(task: str = "Create Python function", **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "agent_type": "code",
+        "task_description": task,
+        "actions_taken": [{"type": "CREATE_FILE", "path": "f.py"}, {"type": "EXECUTE"}],
+        "results": [{"success": True}, {"success": True, "stdout": "ok"}],
+        "success": True,
+        "completion_time": 5.2,
+        "iterations": 2,
+        "errors_encountered": 0,
+    }
+    return base | fields

@@ -1,0 +1,72 @@
+"""The group-committing writer, on a real SQLite file."""
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.store.writer import WriteOp, Writer, merge
+
+SQL = st.sampled_from(["A", "B", "C"])
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(SQL, st.lists(st.integers(), min_size=1, max_size=3)), max_size=4),
+        max_size=6,
+    )
+)
+def test_merge_keeps_every_row_in_order(ops: list[list[tuple[str, list[int]]]]) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        batch = [
+            WriteOp([(sql, [(v,) for v in rows]) for sql, rows in op], None, loop.create_future())
+            for op in ops
+        ]
+    finally:
+        loop.close()
+    flat = [(sql, r) for op in ops for sql, rows in op for r in rows]
+    merged = [(sql, r[0]) for sql, rows in merge(batch) for r in rows]
+    assert merged == flat
+    assert all(a[0] != b[0] for a, b in zip(merge(batch), merge(batch)[1:], strict=False))
+
+
+@pytest.fixture
+async def writer(tmp_path: Path):  # type: ignore[no-untyped-def]
+    conn = await aiosqlite.connect(tmp_path / "w.db", isolation_level=None)
+    await conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+    w = Writer(conn, batch_max=1000, queue_max=1000)
+    w.start()
+    yield w, conn
+    await w.drain()
+    await conn.close()
+
+
+async def test_concurrent_writes_share_commits(writer) -> None:  # type: ignore[no-untyped-def]
+    w, conn = writer
+    await asyncio.gather(*(w.submit([("INSERT INTO t VALUES (?)", [(i,)])]) for i in range(200)))
+    async with conn.execute("SELECT count(*) FROM t") as cur:
+        assert (await cur.fetchone())[0] == 200
+    assert w.batches < 200
+
+
+async def test_a_failing_write_does_not_sink_its_neighbours(writer) -> None:  # type: ignore[no-untyped-def]
+    w, conn = writer
+    good = [w.submit([("INSERT INTO t VALUES (?)", [(i,)])]) for i in (1, 2)]
+    bad = w.submit([("INSERT INTO t VALUES (?)", [(3,), (1,)])])
+    results = await asyncio.gather(*good, bad, return_exceptions=True)
+    assert results[:2] == [None, None]
+    assert isinstance(results[2], Exception)
+    async with conn.execute("SELECT v FROM t ORDER BY v") as cur:
+        assert [r[0] for r in await cur.fetchall()] == [1, 2]
+
+
+async def test_drain_is_idempotent_and_refuses_later_writes(writer) -> None:  # type: ignore[no-untyped-def]
+    w, _ = writer
+    await w.drain()
+    await w.drain()
+    with pytest.raises(Exception, match="shutting down"):
+        await w.submit([("INSERT INTO t VALUES (?)", [(9,)])])
