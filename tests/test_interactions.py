@@ -65,3 +65,13 @@ async def test_sync_client_records_and_reads(server: KaizenServer) -> None:
 
     new_id, task = await asyncio.to_thread(work)
     assert new_id > 0 and task == "Sync agent task"
+
+
+async def test_a_timestamp_without_a_zone_is_utc(kz: KaizenClient) -> None:
+    import orjson
+
+    body = orjson.dumps(interaction(timestamp="2026-01-02T03:04:05"))
+    async with kz.session.post("/interactions", data=body) as resp:
+        new_id = (await resp.json())["ids"][0]
+    stored = await kz.get_interaction(new_id)
+    assert stored.timestamp.isoformat() == "2026-01-02T03:04:05+00:00"

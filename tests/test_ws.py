@@ -162,3 +162,18 @@ async def test_shutdown_closes_sockets_with_1001(data_dir: Path) -> None:
         assert closing.data == 1001
         await stopping
     await server.stop()
+
+
+async def test_frame_size_counts_bytes_not_characters(data_dir: Path) -> None:
+    server = KaizenServer(settings_for(data_dir, max_frame_bytes=1024))
+    await server.start()
+    try:
+        async with KaizenClient(server.url) as kz:
+            ws, _ = await raw_socket(kz)
+            frame = orjson.dumps({"id": "wide", "op": "ping", "pad": "é" * 600}).decode()
+            assert len(frame) < 1024 < len(frame.encode())
+            error = await ask(ws, frame)
+            assert (error["id"], error["error"]["code"]) == ("wide", "payload_too_large")
+            await ws.close()
+    finally:
+        await server.stop()

@@ -11,11 +11,13 @@ MAX_STEP_LEN = 64
 def action_signature(actions: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """The upper-cased type of each action, in order. An action names its type
     under the first of `type`, `action`, `tool` or `name` it has; others are `?`."""
-    steps = []
+    steps: list[str] = []
     for action in actions[:MAX_STEPS]:
         kind = action.get("type")
-        fast = type(kind) is str and 0 < len(kind) <= MAX_STEP_LEN and kind.isupper()
-        steps.append(kind if fast else _step(action))
+        if type(kind) is str and 0 < len(kind) <= MAX_STEP_LEN and kind.isupper():
+            steps.append(kind)
+        else:
+            steps.append(_step(action))
     return tuple(steps)
 
 

@@ -1,5 +1,7 @@
 """SQL text and the row tuples it binds, for the SQLite store."""
 
+from datetime import UTC, datetime
+
 import orjson
 
 from schemas import Interaction
@@ -95,9 +97,16 @@ def interaction_values(
         item.errors_encountered,
         orjson.dumps(item.metadata),
         item.session_id,
-        now if item.timestamp is None else item.timestamp.timestamp(),
+        now if item.timestamp is None else _epoch(item.timestamp),
         now,
     )
+
+
+def _epoch(moment: datetime) -> float:
+    """Seconds since the epoch; a timestamp without a zone is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def cluster_values(c: Cluster) -> tuple[object, ...]:

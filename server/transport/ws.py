@@ -115,12 +115,12 @@ class Connection:
 
     def _parse(self, raw: str | bytes) -> RecordOp | LearningsOp | PingOp:
         limit = self.svc.settings.max_frame_bytes
-        if len(raw) > limit:
+        if frame_bytes(raw) > limit:
             raise PayloadTooLarge("frame too large", max_frame_bytes=limit)
         return parse_frame(raw)
 
     def _peek_id(self, raw: str | bytes) -> str | None:
-        if len(raw) <= self.svc.settings.max_frame_bytes:
+        if frame_bytes(raw) <= self.svc.settings.max_frame_bytes:
             return peek_id(raw)
         return leading_id(raw)
 
@@ -135,6 +135,13 @@ class Connection:
                 return LearningsReply(id=frame.id, data=page)
             case PingOp():
                 return PongReply(id=frame.id)
+
+
+def frame_bytes(raw: str | bytes) -> int:
+    """A frame's size in bytes: aiohttp hands text frames over decoded."""
+    if isinstance(raw, bytes) or raw.isascii():
+        return len(raw)
+    return len(raw.encode())
 
 
 def parse_frame(raw: str | bytes) -> RecordOp | LearningsOp | PingOp:

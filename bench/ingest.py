@@ -1,0 +1,299 @@
+"""Ingest bench: acknowledged interactions/s and ack latency, over HTTP and WebSocket.
+
+    python -m bench.ingest [--url URL --token T] [--seconds 8]
+
+Without --url it starts its own server (SQLite, synchronous=FULL) in a temp dir.
+Load comes from separate processes, so their CPU is not the server's. Phases:
+1. HTTP, closed loop: 64 concurrent single-interaction POSTs, driven by wrk when it
+   is installed (`apt-get install wrk`) and by a lean Python client as well.
+2. WebSocket, closed loop: batches of 100 interactions per frame, several in flight.
+3. Each again, open loop at half the rate measured, for latency: each request is
+   timed from when it was *due*, so a stall counts against us (no coordinated omission).
+Writes bench/results/ingest.json.
+"""
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing as mp
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.common import cpu_seconds, percentile, start_server, table, write_results
+
+HTTP_CONCURRENCY = 64
+WS_BATCH = 100
+WS_CONNECTIONS = 4
+WS_IN_FLIGHT = 4
+
+
+def body(n: int) -> dict[str, Any]:
+    return {
+        "agent_type": "code",
+        "task_description": f"Create Python function number {n % 50}",
+        "actions_taken": [
+            {"type": "CREATE_FILE", "path": "func.py"},
+            {"type": "EXECUTE", "command": "python func.py"},
+        ],
+        "results": [{"success": True}, {"success": True, "stdout": "ok"}],
+        "success": n % 7 != 0,
+        "completion_time": 5.2,
+        "iterations": 2,
+        "errors_encountered": 0,
+    }
+
+
+# -- load generators (each runs in its own process) ---------------------------
+
+
+def run_worker(
+    kind: str, url: str, token: str | None, seconds: float, rate: float, slots: int, out: Any
+) -> None:
+    import uvloop
+
+    out.put(uvloop.run(_worker(kind, url, token, seconds, rate, slots)))
+
+
+async def _worker(
+    kind: str, url: str, token: str | None, seconds: float, rate: float, slots: int
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(url, headers=headers, connector=conn) as session:
+        if kind == "http":
+            return await _drive(_http_sender(session), seconds, rate, slots, 1)
+        return await _drive(await _ws_sender(session), seconds, rate, slots, WS_BATCH)
+
+
+def _http_sender(session: aiohttp.ClientSession) -> Any:
+    payload = orjson.dumps(body(1))
+
+    async def send() -> None:
+        async with session.post(
+            "/interactions", data=payload, headers={"Content-Type": "application/json"}
+        ) as resp:
+            await resp.read()
+            if resp.status != 201:
+                raise RuntimeError(f"HTTP {resp.status}")
+
+    return send
+
+
+async def _ws_sender(session: aiohttp.ClientSession) -> Any:
+    ws = await session.ws_connect("/ws")
+    await ws.receive()
+    pending: dict[str, asyncio.Future[None]] = {}
+    ids = itertools.count()
+    frame_tail = orjson.dumps({"op": "record", "interactions": [body(i) for i in range(WS_BATCH)]})[
+        1:
+    ]
+
+    async def reader() -> None:
+        async for msg in ws:
+            reply = orjson.loads(msg.data)
+            fut = pending.pop(reply.get("id"), None)
+            if fut is not None and reply["type"] == "reply":
+                fut.set_result(None)
+            elif fut is not None:
+                fut.set_exception(RuntimeError(reply))
+
+    asyncio.get_running_loop().create_task(reader())
+
+    async def send() -> None:
+        rid = str(next(ids))
+        fut = asyncio.get_running_loop().create_future()
+        pending[rid] = fut
+        await ws.send_bytes(b'{"id":"' + rid.encode() + b'",' + frame_tail)
+        await fut
+
+    return send
+
+
+async def _drive(
+    send: Any, seconds: float, rate: float, slots: int, per_request: int
+) -> dict[str, Any]:
+    """Closed loop (rate 0): `slots` requests always in flight. Open loop: one due
+    every 1/rate s, latency counted from when it was due."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    end = start + seconds
+    gate = asyncio.Semaphore(slots)
+
+    async def one(due: float) -> None:
+        nonlocal errors
+        try:
+            await send()
+            latencies.append(time.perf_counter() - due)
+        except Exception:
+            errors += 1
+        finally:
+            gate.release()
+
+    tasks: set[asyncio.Task[None]] = set()
+    n = 0
+    while (now := time.perf_counter()) < end:
+        due = start + n / rate if rate else now
+        if due > now:
+            await asyncio.sleep(due - now)
+        await gate.acquire()
+        task = asyncio.create_task(one(due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        n += 1
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    return {
+        "acked": len(latencies) * per_request,
+        "errors": errors,
+        "elapsed": elapsed,
+        "latencies": latencies,
+    }
+
+
+# -- wrk, when installed: a C load generator for the closed-loop HTTP phase ----------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+{auth}
+wrk.body = [==[{body}]==]
+"""
+
+
+def wrk_phase(url: str, token: str | None, seconds: float, pid: int | None) -> dict[str, Any]:
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(auth=auth, body=orjson.dumps(body(1)).decode()))
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{HTTP_CONCURRENCY}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            script.name,
+            url + "/interactions",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu = cpu_seconds(pid) - cpu0
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "transport": "HTTP, 1 per request (wrk)",
+        "mode": "closed loop",
+        "target_per_s": None,
+        "acked_per_s": rate,
+        "p50_ms": _wrk_ms(out, "50%"),
+        "p99_ms": _wrk_ms(out, "99%"),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "server_cpu_s_per_s": cpu / seconds if pid else None,
+    }
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+# -- orchestration --------------------------------------------------------------
+
+
+def phase(
+    kind: str, url: str, token: str | None, seconds: float, rate: float, pid: int | None
+) -> dict[str, Any]:
+    procs_n = 1 if kind == "http" else WS_CONNECTIONS
+    slots = HTTP_CONCURRENCY if kind == "http" else WS_IN_FLIGHT
+    per_proc_rate = rate / procs_n
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=run_worker, args=(kind, url, token, seconds, per_proc_rate, slots, out))
+        for _ in range(procs_n)
+    ]
+    cpu0 = cpu_seconds(pid)
+    for p in procs:
+        p.start()
+    parts = [out.get() for _ in procs]
+    cpu = cpu_seconds(pid) - cpu0
+    for p in procs:
+        p.join()
+    acked = sum(p["acked"] for p in parts)
+    elapsed = max(p["elapsed"] for p in parts)
+    lat = [x * 1000 for p in parts for x in p["latencies"]]
+    per_req = 1 if kind == "http" else WS_BATCH
+    return {
+        "transport": "HTTP, 1 per request (Python)"
+        if kind == "http"
+        else f"WS, {WS_BATCH} per frame",
+        "mode": "open loop" if rate else "closed loop",
+        "target_per_s": rate * per_req if rate else None,
+        "acked_per_s": acked / elapsed,
+        "p50_ms": percentile(lat, 0.50),
+        "p99_ms": percentile(lat, 0.99),
+        "errors": sum(p["errors"] for p in parts),
+        "server_cpu_s_per_s": cpu / elapsed if pid else None,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url")
+    parser.add_argument("--token")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    local = None if args.url else await start_server()
+    url = args.url or local.url  # type: ignore[union-attr]
+    pid = local.pid if local else None
+    rows = []
+    try:
+        for kind in ("http", "ws"):
+            if kind == "http" and shutil.which("wrk"):
+                peak = await asyncio.to_thread(wrk_phase, url, args.token, args.seconds, pid)
+                rows.append(
+                    await asyncio.to_thread(phase, kind, url, args.token, args.seconds, 0.0, pid)
+                )
+            else:
+                peak = await asyncio.to_thread(phase, kind, url, args.token, args.seconds, 0.0, pid)
+            per_req = 1 if kind == "http" else WS_BATCH
+            half = peak["acked_per_s"] / 2 / per_req
+            rows.append(peak)
+            rows.append(
+                await asyncio.to_thread(phase, kind, url, args.token, args.seconds, half, pid)
+            )
+    finally:
+        if local:
+            await local.stop()
+    columns = [
+        "transport",
+        "mode",
+        "target_per_s",
+        "acked_per_s",
+        "p50_ms",
+        "p99_ms",
+        "errors",
+        "server_cpu_s_per_s",
+    ]
+    print(table(rows, columns))
+    path = write_results(
+        "ingest", {"seconds": args.seconds, "concurrency_http": HTTP_CONCURRENCY, "rows": rows}
+    )
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
