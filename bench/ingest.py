@@ -29,6 +29,7 @@ import orjson
 from bench.common import cpu_seconds, percentile, start_server, table, write_results
 
 HTTP_CONCURRENCY = 64
+HTTP_PROCESSES = 2
 WS_BATCH = 100
 WS_CONNECTIONS = 4
 WS_IN_FLIGHT = 4
@@ -214,8 +215,8 @@ def _wrk_ms(out: str, label: str) -> float:
 def phase(
     kind: str, url: str, token: str | None, seconds: float, rate: float, pid: int | None
 ) -> dict[str, Any]:
-    procs_n = 1 if kind == "http" else WS_CONNECTIONS
-    slots = HTTP_CONCURRENCY if kind == "http" else WS_IN_FLIGHT
+    procs_n = HTTP_PROCESSES if kind == "http" else WS_CONNECTIONS
+    slots = HTTP_CONCURRENCY // HTTP_PROCESSES if kind == "http" else WS_IN_FLIGHT
     per_proc_rate = rate / procs_n
     ctx = mp.get_context("spawn")
     out = ctx.Queue()

@@ -6,9 +6,10 @@ from itertools import count
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import LearningType
+from schemas import Interaction, LearningType
 from server.learning.confidence import wilson_lower_bound
-from server.learning.miner import MinedInteraction, Miner
+from server.learning.miner import Miner
+from server.store.records import CommittedBatch
 
 ids = count(1)
 STEPS = ("CREATE_FILE", "EXECUTE")
@@ -21,8 +22,16 @@ def row(
     tenant: str = "t",
     agent: str = "code",
     steps: tuple[str, ...] = STEPS,
-) -> MinedInteraction:
-    return MinedInteraction(next(ids), tenant, agent, task, steps, success, 2.0, 0.0)
+) -> CommittedBatch:
+    """One committed interaction, as the store hands it to the extractor."""
+    item = Interaction(
+        agent_type=agent,
+        task_description=task,
+        actions_taken=[{"type": s} for s in steps],
+        success=success,
+        completion_time=2.0,
+    )
+    return CommittedBatch(tenant, next(ids), 0.0, [item])
 
 
 def miner(min_support: int = 3) -> Miner:
@@ -46,7 +55,7 @@ def test_success_pattern_counts_and_confidence() -> None:
     assert learning.success_rate == 0.8
     assert learning.confidence == wilson_lower_bound(4, 5)
     assert learning.actions == STEPS
-    assert learning.evidence == tuple(r.id for r in rows if r.success)
+    assert learning.evidence == tuple(r.first_id for r in rows if r.items[0].success)
 
 
 def test_failure_pattern_claims_the_failure_rate() -> None:
@@ -104,7 +113,7 @@ def test_interactions_without_actions_move_the_cursor_only() -> None:
 def test_evidence_keeps_the_latest_ids() -> None:
     rows = [row("Create Python function", True) for _ in range(8)]
     (learning,) = miner().fold(rows).learnings
-    assert learning.evidence == tuple(r.id for r in rows[-5:])
+    assert learning.evidence == tuple(r.first_id for r in rows[-5:])
 
 
 @given(

@@ -11,34 +11,33 @@ and successes are the majority (k/n > 1/2), and a FAILURE_PATTERN learning once 
 has `min_support` failures and failures are the majority. Once created, a learning
 keeps being updated with the pattern's counts, so its confidence
 (`confidence.wilson_lower_bound` of its claimed outcome) falls if the claim stops
-holding. The miner does no I/O: the extractor feeds it rows and persists its deltas.
+holding. The miner does no I/O: the extractor feeds it committed batches and
+persists its deltas.
 """
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from schemas import LearningType
+from schemas import Interaction, LearningType
 from server.learning.confidence import wilson_lower_bound
-from server.learning.signature import render
+from server.learning.signature import action_signature, render
 from server.learning.text import jaccard, terms
 
 ASSIGNED_MAX = 200_000
 """Descriptions whose cluster is remembered; past this the memo starts afresh."""
 
 
-@dataclass(slots=True)
-class MinedInteraction:
-    """The part of an interaction the miner reads."""
+class Committed(Protocol):
+    """What the miner reads: interactions of one tenant with consecutive ids."""
 
-    id: int
-    tenant: str
-    agent_type: str
-    task_description: str
-    signature: tuple[str, ...]
-    success: bool
-    completion_time: float
-    recorded_at: float
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def first_id(self) -> int: ...
+    @property
+    def items(self) -> Sequence[Interaction]: ...
 
 
 @dataclass(slots=True)
@@ -129,41 +128,43 @@ class Miner:
             self._patterns[pattern.identity] = pattern
         self.cursor = cursor
 
-    def fold(self, rows: Iterable[MinedInteraction]) -> FoldResult:
-        """Add interactions (in id order) and return what changed."""
+    def fold(self, batches: Iterable[Committed]) -> FoldResult:
+        """Add committed interactions (in id order) and return what changed."""
         new_clusters: dict[int, Cluster] = {}
         touched: dict[PatternId, Pattern] = {}
-        for row in rows:
-            if row.id > self.cursor:
-                self.cursor = row.id
-            if not row.signature:
-                continue
-            cluster, is_new = self._assign(row)
-            if is_new:
-                new_clusters[cluster.id] = cluster
-            pattern = self._count(row, cluster)
-            touched[pattern.identity] = pattern
+        for batch in batches:
+            for offset, item in enumerate(batch.items):
+                self.cursor = max(self.cursor, batch.first_id + offset)
+                signature = action_signature(item.actions_taken)
+                if not signature:
+                    continue
+                cluster, is_new = self._assign(batch.tenant, item.task_description)
+                if is_new:
+                    new_clusters[cluster.id] = cluster
+                identity = (batch.tenant, cluster.id, item.agent_type, signature)
+                pattern = self._count(identity, item, batch.first_id + offset)
+                touched[identity] = pattern
         drafts = [d for p in touched.values() for d in self._drafts(p)]
         return FoldResult(list(new_clusters.values()), list(touched.values()), drafts, self.cursor)
 
-    def _assign(self, row: MinedInteraction) -> tuple[Cluster, bool]:
+    def _assign(self, tenant: str, task: str) -> tuple[Cluster, bool]:
         """The task's cluster. A description, once placed, keeps its cluster (which
         also spares re-tokenizing the descriptions agents repeat)."""
-        known = self._assigned.get((row.tenant, row.task_description))
+        known = self._assigned.get((tenant, task))
         if known is not None:
             return self._clusters[known], False
-        cluster, is_new = self._place(row)
+        cluster, is_new = self._place(tenant, task)
         if len(self._assigned) >= ASSIGNED_MAX:
             self._assigned.clear()
-        self._assigned[(row.tenant, row.task_description)] = cluster.id
+        self._assigned[(tenant, task)] = cluster.id
         return cluster, is_new
 
-    def _place(self, row: MinedInteraction) -> tuple[Cluster, bool]:
-        task_terms = terms(row.task_description)
-        best = self._nearest(row.tenant, task_terms)
+    def _place(self, tenant: str, task: str) -> tuple[Cluster, bool]:
+        task_terms = terms(task)
+        best = self._nearest(tenant, task_terms)
         if best is not None:
             return best, False
-        cluster = Cluster(len(self._clusters) + 1, row.tenant, task_terms, row.task_description)
+        cluster = Cluster(len(self._clusters) + 1, tenant, task_terms, task)
         self._add_cluster(cluster)
         return cluster, True
 
@@ -183,19 +184,18 @@ class Miner:
         for term in cluster.terms:
             self._index.setdefault((cluster.tenant, term), set()).add(cluster.id)
 
-    def _count(self, row: MinedInteraction, cluster: Cluster) -> Pattern:
-        identity = (row.tenant, cluster.id, row.agent_type, row.signature)
+    def _count(self, identity: PatternId, item: Interaction, interaction_id: int) -> Pattern:
         pattern = self._patterns.get(identity)
         if pattern is None:
             pattern = self._patterns[identity] = Pattern(*identity)
         pattern.attempts += 1
-        if row.success:
+        if item.success:
             pattern.successes += 1
-            pattern.success_time += row.completion_time
-            _push(pattern.success_evidence, row.id, self.evidence_max)
+            pattern.success_time += item.completion_time
+            _push(pattern.success_evidence, interaction_id, self.evidence_max)
         else:
-            pattern.failure_time += row.completion_time
-            _push(pattern.failure_evidence, row.id, self.evidence_max)
+            pattern.failure_time += item.completion_time
+            _push(pattern.failure_evidence, interaction_id, self.evidence_max)
         return pattern
 
     def _drafts(self, pattern: Pattern) -> list[LearningDraft]:

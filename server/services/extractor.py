@@ -17,8 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from schemas import ExtractorStats
-from server.learning.miner import FoldResult, MinedInteraction, Miner
-from server.learning.signature import action_signature
+from server.learning.miner import Miner
 from server.store import Store
 from server.store.records import CommittedBatch
 
@@ -92,27 +91,8 @@ class Extractor:
 
     async def _fold(self, batches: list[CommittedBatch]) -> int:
         loop = asyncio.get_running_loop()
-        fold = await loop.run_in_executor(self._pool, self._fold_sync, batches)
+        fold = await loop.run_in_executor(self._pool, self._miner.fold, batches)
         await self._store.save_fold(fold, time.time())
         count = sum(len(b.items) for b in batches)
         self.folded += count
         return count
-
-    def _fold_sync(self, batches: list[CommittedBatch]) -> FoldResult:
-        return self._miner.fold(row for b in batches for row in mined(b))
-
-
-def mined(batch: CommittedBatch) -> list[MinedInteraction]:
-    return [
-        MinedInteraction(
-            batch.first_id + n,
-            batch.tenant,
-            item.agent_type,
-            item.task_description,
-            action_signature(item.actions_taken),
-            item.success,
-            item.completion_time,
-            batch.recorded_at,
-        )
-        for n, item in enumerate(batch.items)
-    ]

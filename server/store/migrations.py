@@ -8,17 +8,10 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY,
         tenant TEXT NOT NULL,
         agent_type TEXT NOT NULL,
-        task_description TEXT NOT NULL,
-        actions_taken TEXT NOT NULL,
-        results TEXT NOT NULL,
         success INTEGER NOT NULL,
-        completion_time REAL NOT NULL,
-        iterations INTEGER NOT NULL,
-        errors_encountered INTEGER NOT NULL,
-        metadata TEXT NOT NULL,
         session_id TEXT,
-        timestamp REAL NOT NULL,
-        recorded_at REAL NOT NULL
+        recorded_at REAL NOT NULL,
+        body BLOB NOT NULL
     );
     CREATE INDEX interactions_by_tenant ON interactions (tenant, id);
     CREATE TABLE tokens (

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -199,7 +200,7 @@ class SqliteStore:
 
     async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]:
         rows = await self._fetch(sql.COMMITTED_AFTER, (after_id, limit))
-        return [CommittedBatch(r[0], r[1], r[13], [_interaction(r[1:])]) for r in rows]
+        return [CommittedBatch(r[0], r[1], r[2], [_interaction(r[1:])]) for r in rows]
 
     async def mining_state(self) -> tuple[list[Cluster], list[Pattern], int]:
         clusters = [
@@ -250,20 +251,13 @@ def _lock(path: Path) -> IO[bytes]:
 
 
 def _interaction(r: Sequence[Any]) -> StoredInteraction:
+    """Rebuild a stored interaction from (id, recorded_at, body)."""
+    fields = orjson.loads(r[2])
+    recorded_at = utc(r[1])
+    stamp = fields.pop("timestamp")
+    timestamp = datetime.fromisoformat(stamp) if stamp else recorded_at
     return StoredInteraction.model_construct(
-        id=r[0],
-        agent_type=r[1],
-        task_description=r[2],
-        actions_taken=orjson.loads(r[3]),
-        results=orjson.loads(r[4]),
-        success=bool(r[5]),
-        completion_time=r[6],
-        iterations=r[7],
-        errors_encountered=r[8],
-        metadata=orjson.loads(r[9]),
-        session_id=r[10],
-        timestamp=utc(r[11]),
-        recorded_at=utc(r[12]),
+        id=r[0], recorded_at=recorded_at, timestamp=timestamp, **fields
     )
 
 
