@@ -46,7 +46,7 @@ class Settings(BaseModel):
     )
     read_connections: int = Field(2, ge=1, le=32, description="SQLite connections for reads.")
     extractor_interval_s: float = Field(
-        0.1, gt=0, le=1.0, description="Extractor tick; learnings appear within about this."
+        0.02, gt=0, le=1.0, description="Extractor tick; learnings appear within about this."
     )
     min_support: int = Field(
         3, ge=1, description="Interactions a pattern needs before it becomes a learning."

@@ -23,7 +23,9 @@ def test_merge_keeps_every_row_in_order(ops: list[list[tuple[str, list[int]]]]) 
     loop = asyncio.new_event_loop()
     try:
         batch = [
-            WriteOp([(sql, [(v,) for v in rows]) for sql, rows in op], None, loop.create_future())
+            WriteOp(
+                [(sql, [(v,) for v in rows]) for sql, rows in op], None, loop.create_future(), 0
+            )
             for op in ops
         ]
     finally:

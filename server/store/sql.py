@@ -4,11 +4,12 @@ import orjson
 
 from schemas import Interaction
 from server.learning.miner import Cluster, LearningDraft, Pattern
+from server.store.writer import Insert
 
-INSERT_INTERACTION = """
-INSERT INTO interactions (id, tenant, agent_type, success, session_id, recorded_at, body)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-"""
+INSERT_INTERACTIONS = Insert(
+    "INSERT INTO interactions (id, tenant, agent_type, success, session_id, recorded_at, body) VALUES",
+    7,
+)
 _INTERACTION_COLUMNS = "id, recorded_at, body"
 GET_INTERACTION = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tenant = ? AND id = ?"
 LIST_INTERACTIONS = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?"

@@ -157,7 +157,7 @@ class SqliteStore:
             sql.interaction_values(first + n, tenant, item, now) for n, item in enumerate(items)
         ]
         batch = CommittedBatch(tenant, first, now, items)
-        await self.writer.submit([(sql.INSERT_INTERACTION, rows)], lambda: self._notify(batch))
+        await self.writer.submit([(sql.INSERT_INTERACTIONS, rows)], lambda: self._notify(batch))
         return list(range(first, first + len(items)))
 
     def _notify(self, batch: CommittedBatch) -> None:
