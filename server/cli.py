@@ -75,6 +75,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings) -> None:
+    # Handlers first: a SIGTERM that lands during start-up must still shut down in order.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     kaizen = KaizenServer(settings)
     url = await kaizen.start()
     tune_gc()
@@ -83,10 +88,6 @@ async def _serve(settings: Settings) -> None:
         f"Kaizen {server.__version__} listening on {url} (data: {settings.data_dir}, auth: {mode})",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await kaizen.stop()
 

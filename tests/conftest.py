@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from client import KaizenClient
 from server.runner import KaizenServer
@@ -15,6 +17,13 @@ from server.settings import Settings
 from server.store import SqliteStore
 
 T = TypeVar("T")
+
+# Tests assert behaviour, never timings: no per-example deadline, and no failure
+# when this shared 2-core machine generates examples slowly.
+hypothesis_settings.register_profile(
+    "kaizen", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("kaizen")
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:

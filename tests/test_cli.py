@@ -70,3 +70,21 @@ def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None
 
     result = asyncio.run(go())
     assert result.returncode == 2 and "another Kaizen server" in result.stderr
+
+
+async def test_serve_logs_json_lines_to_the_data_dir(tmp_path: Path) -> None:
+    import orjson
+
+    server = ServerProcess(tmp_path / "data")
+    await server.start()
+    assert await server.terminate() == 0
+    lines = (tmp_path / "data" / "logs" / "kaizen.log").read_text().splitlines()
+    entries = [orjson.loads(line) for line in lines]
+    assert {"ts", "level", "logger", "msg"} <= set(entries[0])
+    messages = [e["msg"] for e in entries]
+    assert (
+        "services started" in messages
+        and "writes drained" in messages
+        and "store closed" in messages
+    )
+    assert messages.index("writes drained") < messages.index("store closed")

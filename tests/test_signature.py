@@ -22,9 +22,10 @@ def test_types_are_read_from_the_first_key_present() -> None:
     st.lists(
         st.dictionaries(
             st.sampled_from(["type", "tool", "name", "x"]),
-            st.one_of(st.text(max_size=80), st.integers()),
+            st.one_of(st.text(max_size=70), st.integers()),
+            max_size=2,
         ),
-        max_size=50,
+        max_size=40,
     )
 )
 def test_signature_is_bounded_upper_case_text(actions: list[dict[str, object]]) -> None:
