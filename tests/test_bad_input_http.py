@@ -112,3 +112,47 @@ async def test_bad_token_body(kz: KaizenClient) -> None:
     status, body = await post(kz, "/tokens", b'{"agent": 5}')
     assert status == 422
     assert_error_shape(body, "invalid_request")
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [65, 300, 1000])
+async def test_json_nested_too_deep_is_refused(kz: KaizenClient, depth: int) -> None:
+    deep = b'{"x":' * depth + b"1" + b"}" * depth  # by hand: orjson writes only ~254 levels
+    raw = orjson.dumps(interaction(metadata={})).replace(b'"metadata":{}', b'"metadata":' + deep)
+    status, body = await post(kz, "/interactions", raw)
+    assert status == 422
+    assert_error_shape(body, "invalid_request")
+    assert (await kz.stats()).counts.interactions == 0
+
+
+async def test_json_nested_at_the_limit_round_trips(kz: KaizenClient) -> None:
+    status, body = await post(kz, "/interactions", orjson.dumps(interaction(metadata=nested(62))))
+    assert status == 201
+    stored = await kz.get_interaction(body["ids"][0])
+    assert stored.metadata == nested(62)
+    assert len((await kz.list_interactions()).items) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/interactions?cursor=eyJhZnRlciI6MTg0NDY3NDQwNzM3MDk1NTE2MTV9",  # after = 2**64 - 1
+        "/learnings?cursor=eyJvZmZzZXQiOi0xfQ",  # offset = -1
+    ],
+)
+async def test_out_of_range_cursors_are_refused(kz: KaizenClient, path: str) -> None:
+    async with kz.session.get(path) as resp:
+        assert resp.status == 422
+        assert_error_shape(orjson.loads(await resp.read()), "invalid_request")
+
+
+async def test_an_absurdly_long_id_is_not_found(kz: KaizenClient) -> None:
+    async with kz.session.get("/interactions/" + "9" * 5000) as resp:
+        assert resp.status == 404
+        assert_error_shape(orjson.loads(await resp.read()), "not_found")

@@ -152,3 +152,31 @@ def test_counts_always_add_up(outcomes: list[bool]) -> None:
             else learning.support - learning.successes
         )
         assert learning.confidence == wilson_lower_bound(hits, learning.support)
+
+
+def test_action_types_containing_separators_stay_distinct() -> None:
+    fold = miner(min_support=1).fold(
+        [
+            row("Create Python function", True, steps=("A>B",)),
+            row("Create Python function", True, steps=("A", "B")),
+        ]
+    )
+    assert sorted(p.signature for p in fold.patterns) == [("A", "B"), ("A>B",)]
+    assert len({p.key for p in fold.patterns}) == 2
+
+
+def test_interactions_delivered_twice_are_counted_once() -> None:
+    m = miner(min_support=1)
+    batch = row("Create Python function", True)
+    m.fold([batch])
+    fold = m.fold([batch])
+    assert fold.patterns == []
+
+
+def test_new_clusters_never_reuse_a_restored_id() -> None:
+    first = miner()
+    clusters = first.fold([row("alpha beta gamma", True), row("delta epsilon", True)]).clusters
+    restored = miner()
+    restored.restore([clusters[1]], [], 0)
+    (fresh,) = restored.fold([row("zeta eta theta", True)]).clusters
+    assert fresh.id == clusters[1].id + 1

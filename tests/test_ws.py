@@ -177,3 +177,18 @@ async def test_frame_size_counts_bytes_not_characters(data_dir: Path) -> None:
             await ws.close()
     finally:
         await server.stop()
+
+
+async def test_an_oversized_frame_with_an_unreadable_id_still_gets_an_error(data_dir: Path) -> None:
+    server = KaizenServer(settings_for(data_dir, max_frame_bytes=1024))
+    await server.start()
+    try:
+        async with KaizenClient(server.url) as kz:
+            ws, _ = await raw_socket(kz)
+            error = await ask(
+                ws, b'{"id": "\xff\xfe", "op": "ping", "pad": "' + b"x" * 2000 + b'"}'
+            )
+            assert (error["id"], error["error"]["code"]) == (None, "payload_too_large")
+            await ws.close()
+    finally:
+        await server.stop()

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import orjson
+
 from schemas import Interaction, LearningType
 from server.learning.confidence import wilson_lower_bound
 from server.learning.signature import action_signature, render
@@ -68,7 +70,9 @@ class Pattern:
 
     @property
     def key(self) -> str:
-        return f"{self.cluster_id}|{self.agent_type}|{'>'.join(self.signature)}"
+        """The pattern's name within its tenant, as stored. The signature is JSON:
+        action types may contain any separator."""
+        return f"{self.cluster_id}|{self.agent_type}|{orjson.dumps(self.signature).decode()}"
 
     @property
     def identity(self) -> PatternId:
@@ -122,6 +126,12 @@ class Miner:
     def restore(
         self, clusters: Iterable[Cluster], patterns: Iterable[Pattern], cursor: int
     ) -> None:
+        """Start again from persisted state, forgetting anything not persisted."""
+        self._clusters.clear()
+        self._index.clear()
+        self._empty.clear()
+        self._patterns.clear()
+        self._assigned.clear()
         for cluster in clusters:
             self._add_cluster(cluster)
         for pattern in patterns:
@@ -134,7 +144,9 @@ class Miner:
         touched: dict[PatternId, Pattern] = {}
         for batch in batches:
             for offset, item in enumerate(batch.items):
-                self.cursor = max(self.cursor, batch.first_id + offset)
+                if batch.first_id + offset <= self.cursor:
+                    continue  # delivered twice (catch-up overlapping the live feed): count once
+                self.cursor = batch.first_id + offset
                 signature = action_signature(item.actions_taken)
                 if not signature:
                     continue
@@ -164,7 +176,7 @@ class Miner:
         best = self._nearest(tenant, task_terms)
         if best is not None:
             return best, False
-        cluster = Cluster(len(self._clusters) + 1, tenant, task_terms, task)
+        cluster = Cluster(max(self._clusters, default=0) + 1, tenant, task_terms, task)
         self._add_cluster(cluster)
         return cluster, True
 

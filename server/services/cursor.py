@@ -24,4 +24,6 @@ def decode_cursor(cursor: str | None, key: str, kind: type) -> Any:
         raise InvalidRequest("invalid cursor", cursor=cursor) from None
     if not isinstance(value, kind) or isinstance(value, bool):
         raise InvalidRequest("invalid cursor", cursor=cursor)
+    if isinstance(value, int) and not 0 <= value <= 2**63 - 1:
+        raise InvalidRequest("invalid cursor", cursor=cursor)
     return value

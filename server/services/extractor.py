@@ -40,29 +40,34 @@ class Extractor:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaizen-miner")
         self._task: asyncio.Task[None] | None = None
         self._pending: list[CommittedBatch] = []
+        self._wake = asyncio.Event()
         self.state = ExtractorState.NEW
         self.folded = 0
 
     async def start(self) -> None:
         """Restore the miner, catch up with the store, then run. Call before the
         server takes writes. Not safe to cancel."""
-        clusters, patterns, cursor = await self._store.mining_state()
-        self._miner.restore(clusters, patterns, cursor)
-        while batches := await self._store.committed_after(self._miner.cursor, CATCH_UP_BATCH):
-            await self._fold(batches)
+        await self._restore()
         self._store.on_commit(self._receive)
         self._task = asyncio.create_task(self._run(), name="kaizen-extractor")
         self.state = ExtractorState.RUNNING
 
+    async def _restore(self) -> None:
+        clusters, patterns, cursor = await self._store.mining_state()
+        self._miner.restore(clusters, patterns, cursor)
+        while batches := await self._store.committed_after(self._miner.cursor, CATCH_UP_BATCH):
+            await self._fold(batches)
+
     async def stop(self) -> None:
-        """Fold what is pending, then stop. Idempotent; not safe to cancel."""
+        """Let the fold in progress finish, fold what is pending, then stop.
+        Idempotent. A fold is never cancelled halfway: its interactions would be
+        past the saved cursor yet missing from the saved patterns."""
         if self.state is not ExtractorState.RUNNING or self._task is None:
             self.state = ExtractorState.STOPPED
             return
         self.state = ExtractorState.STOPPED
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._wake.set()
+        await self._task
         await self.step()
         self._pool.shutdown(wait=True)
 
@@ -77,12 +82,21 @@ class Extractor:
         )
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
+        while self.state is ExtractorState.RUNNING:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
             try:
                 await self.step()
             except Exception:
-                log.exception("extractor step failed; its interactions are folded after a restart")
+                log.exception("extractor step failed; reloading the miner from the store")
+                await self._recover()
+
+    async def _recover(self) -> None:
+        """Drop the unsaved fold: reload what was persisted and refold from the store."""
+        try:
+            await self._restore()
+        except Exception:
+            log.exception("extractor could not reload; retrying next tick")
 
     async def step(self) -> int:
         """Fold everything committed since the last step; returns how many interactions."""

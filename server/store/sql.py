@@ -3,6 +3,7 @@
 import orjson
 
 from schemas import Interaction
+from server.errors import InvalidRequest
 from server.learning.miner import Cluster, LearningDraft, Pattern
 from server.store.writer import Insert
 
@@ -77,13 +78,21 @@ def _json(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+def interaction_body(item: Interaction) -> bytes:
+    """An interaction's fields, whole, for the `body` column. Raises InvalidRequest
+    for JSON nested too deep to encode (orjson reads deeper than it writes)."""
+    try:
+        return orjson.dumps(item.__dict__, option=orjson.OPT_NAIVE_UTC)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest("an interaction could not be encoded", reason=str(exc)) from None
+
+
 def interaction_values(
-    interaction_id: int, tenant: str, item: Interaction, now: float
+    interaction_id: int, tenant: str, item: Interaction, body: bytes, now: float
 ) -> tuple[object, ...]:
-    """The row of one interaction. Its fields go whole into `body` (one encode,
+    """The row of one interaction: its fields go whole into `body` (one encode,
     few bound parameters: binding is GIL-held work on the writer thread); the
     columns beside it are the ones queries filter on."""
-    body = orjson.dumps(item.__dict__, option=orjson.OPT_NAIVE_UTC)
     return (interaction_id, tenant, item.agent_type, item.success, item.session_id, now, body)
 
 

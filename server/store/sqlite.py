@@ -26,7 +26,7 @@ from server.learning.miner import Cluster, FoldResult, Pattern
 from server.store import sql
 from server.store.migrations import pending
 from server.store.records import CommittedBatch, TenantCounts, TokenRecord
-from server.store.writer import Writer
+from server.store.writer import Step, Writer
 
 
 class SqliteStore:
@@ -148,16 +148,25 @@ class SqliteStore:
         self._listeners.append(listener)
 
     async def insert_interactions(self, tenant: str, items: list[Interaction]) -> list[int]:
-        """Insert atomically; ids are assigned here, in queue order, so they grow
-        in commit order. Cancelling leaves the insert's fate unknown."""
-        first = self._next_id
-        self._next_id += len(items)
-        now = time.time()
-        rows = [
-            sql.interaction_values(first + n, tenant, item, now) for n, item in enumerate(items)
-        ]
-        batch = CommittedBatch(tenant, first, now, items)
-        await self.writer.submit([(sql.INSERT_INTERACTIONS, rows)], lambda: self._notify(batch))
+        """Insert atomically. Ids are assigned once the write has a place in the
+        queue, so they grow in commit order (the extractor's cursor relies on it).
+        Cancelling leaves the insert's fate unknown."""
+        bodies = [sql.interaction_body(item) for item in items]
+        first = 0
+
+        def build() -> tuple[list[Step], Callable[[], None]]:
+            nonlocal first
+            first = self._next_id
+            self._next_id += len(items)
+            now = time.time()
+            rows = [
+                sql.interaction_values(first + n, tenant, item, body, now)
+                for n, (item, body) in enumerate(zip(items, bodies, strict=True))
+            ]
+            batch = CommittedBatch(tenant, first, now, items)
+            return [(sql.INSERT_INTERACTIONS, rows)], lambda: self._notify(batch)
+
+        await self.writer.submit_built(build)
         return list(range(first, first + len(items)))
 
     def _notify(self, batch: CommittedBatch) -> None:

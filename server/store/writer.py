@@ -66,7 +66,8 @@ class Writer:
     def __init__(self, conn: aiosqlite.Connection, *, batch_max: int, queue_max: int) -> None:
         self._conn = conn
         self._batch_max = batch_max
-        self._queue: asyncio.Queue[WriteOp] = asyncio.Queue(queue_max)
+        self._queue: asyncio.Queue[WriteOp] = asyncio.Queue()
+        self._room = asyncio.Semaphore(queue_max)
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self.state = WriterState.RUNNING
@@ -83,17 +84,28 @@ class Writer:
         self._task = asyncio.create_task(self._run(), name="kaizen-writer")
 
     async def submit(self, steps: list[Step], on_commit: Callable[[], None] | None = None) -> None:
-        """Queue a write and wait for its commit. `on_commit` runs right after the
-        commit, in commit order, on the event loop: keep it short. Cancelling is safe
-        for the caller, but the write may still commit: treat its fate as unknown."""
+        """Queue a write and wait for its commit. See `submit_built`."""
+        await self.submit_built(lambda: (steps, on_commit))
+
+    async def submit_built(
+        self, build: Callable[[], tuple[list[Step], Callable[[], None] | None]]
+    ) -> None:
+        """Wait for room in the queue (FIFO), then call `build` and queue what it
+        returns with no await in between, so whatever `build` numbers (ids) is
+        numbered in queue order, which is commit order. `on_commit` runs right after
+        the commit, in commit order, on the event loop: keep it short. Cancelling is
+        safe for the caller, but the write may still commit: its fate is unknown."""
         if self.state is not WriterState.RUNNING:
             raise Unavailable("the server is shutting down")
+        await self._room.acquire()
+        try:
+            steps, on_commit = build()
+        except BaseException:
+            self._room.release()
+            raise
         size = sum(len(rows) for _, rows in steps)
         op = WriteOp(steps, on_commit, self._loop.create_future(), size)
-        if self._queue.full():
-            await self._queue.put(op)
-        else:
-            self._queue.put_nowait(op)
+        self._queue.put_nowait(op)
         await op.future
 
     async def drain(self) -> None:
@@ -112,6 +124,8 @@ class Writer:
         while True:
             batch = [await self._queue.get()]
             batch.extend(self._take_more(batch[0].size))
+            for _ in batch:
+                self._room.release()
             try:
                 await self._commit_group(batch)
             finally:
@@ -130,11 +144,17 @@ class Writer:
         started = time.perf_counter()
         try:
             await self._transaction(merge(batch))
-        except Exception:
+        except OP_ERRORS:
             log.warning(
                 "group commit of %d ops failed; retrying one by one", len(batch), exc_info=True
             )
             await self._commit_alone(batch)
+            return
+        except Exception as exc:
+            log.error("group commit of %d ops failed", len(batch), exc_info=True)
+            for op in batch:
+                if not op.future.done():
+                    op.future.set_exception(exc)
             return
         self._account(batch, started)
         for op in batch:
@@ -171,6 +191,11 @@ def _values_sql(head: str, width: int, rows: int) -> str:
     return f"{head} {', '.join([group] * rows)}"
 
 
+OP_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, OverflowError)
+"""Errors one op can cause. Only these are worth retrying op by op; others (a
+locked or full database) would fail every retry too, each after the busy timeout."""
+
+
 def _transaction_sync(conn: sqlite3.Connection, steps: list[Step]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -183,7 +208,8 @@ def _transaction_sync(conn: sqlite3.Connection, steps: list[Step]) -> None:
                 conn.executemany(sql, rows)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite may have rolled back already
+            conn.execute("ROLLBACK")
         raise
 
 

@@ -160,7 +160,10 @@ def leading_id(raw: str | bytes) -> str | None:
     how an oversized frame's error can still name its request."""
     head = raw[:128].encode() if isinstance(raw, str) else raw[:128]
     match = _LEADING_ID.match(head)
-    return match.group(1).decode() if match else None
+    try:
+        return match.group(1).decode() if match else None
+    except UnicodeDecodeError:
+        return None
 
 
 def peek_id(raw: str | bytes) -> str | None:
