@@ -7,10 +7,10 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from client._http import call, encode
-from client.errors import KaizenError
+from client.errors import BadRequestError, KaizenError
 from client.socket import KaizenSocket
 from schemas import (
     ConfidenceLevel,
@@ -31,6 +31,16 @@ from schemas import (
 )
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _local(model: type[M], **fields: Any) -> M:
+    """Build a request model here, raising the SDK's BadRequestError (not
+    pydantic's) when the arguments cannot make a valid request."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
+        raise BadRequestError("invalid_request", str(exc), {"errors": errors}, None) from None
 
 
 class ClientState(enum.Enum):
@@ -115,7 +125,8 @@ class KaizenClient:
         session_id: str | None = None,
     ) -> int:
         """Record one interaction (seed 003's record_interaction); returns its id once stored."""
-        item = Interaction(
+        item = _local(
+            Interaction,
             agent_type=agent_type,
             task_description=task_description,
             actions_taken=list(actions_taken),
@@ -132,7 +143,7 @@ class KaizenClient:
 
     async def record_interactions(self, items: Sequence[Interaction]) -> list[int]:
         """Record a batch atomically; returns the ids in order."""
-        body = encode(InteractionBatch(interactions=list(items)))
+        body = encode(_local(InteractionBatch, interactions=list(items)))
         result = await self._call("POST", "/interactions", RecordResult, body=body)
         return result.ids
 
@@ -176,15 +187,14 @@ class KaizenClient:
         limit: int = 10,
         cursor: str | None = None,
     ) -> Page[ScoredLearning]:
-        query = LearningsQuery.model_validate(
-            {
-                "task": task,
-                "agent_type": agent_type,
-                "min_confidence": min_confidence,
-                "type": type,
-                "limit": limit,
-                "cursor": cursor,
-            }
+        query = _local(
+            LearningsQuery,
+            task=task,
+            agent_type=agent_type,
+            min_confidence=min_confidence,
+            type=type,
+            limit=limit,
+            cursor=cursor,
         )
         params = query.model_dump(mode="json", exclude_none=True)
         return await self._call("GET", "/learnings", Page[ScoredLearning], params=params)
@@ -195,7 +205,7 @@ class KaizenClient:
     # -- tokens ----------------------------------------------------------------
 
     async def create_token(self, agent: str, *, tenant: str | None = None) -> TokenCreated:
-        body = encode(TokenCreate(agent=agent, tenant=tenant))
+        body = encode(_local(TokenCreate, agent=agent, tenant=tenant))
         return await self._call("POST", "/tokens", TokenCreated, body=body)
 
     async def list_tokens(self, *, limit: int = 100, cursor: str | None = None) -> Page[TokenInfo]:

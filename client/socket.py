@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client.errors import ConnectionLostError, KaizenError, TransportError, error_for
 from schemas import (
@@ -114,6 +114,8 @@ class KaizenSocket:
             reply = await asyncio.wait_for(future, self._timeout)
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise ConnectionLostError(f"send failed: {exc!r}") from exc
+        except TimeoutError:
+            raise TransportError(f"no reply within {self._timeout}s") from None
         finally:
             self._pending.pop(request_id, None)
         if not isinstance(reply, reply_type):
@@ -140,7 +142,7 @@ class KaizenSocket:
                     self._fatal = error_for("unauthorized", "token refused", {}, exc.status)
                     self._opened.set()
                     return
-            except (aiohttp.ClientError, OSError, TimeoutError):
+            except Exception:  # any broken connection or stray frame: start over
                 pass
             self._lost()
             attempt += 1
@@ -152,7 +154,10 @@ class KaizenSocket:
         self.state = SocketState.CONNECTING
         self._ws = await self._session.ws_connect(self._url, autoping=True, heartbeat=None)
         first = await self._ws.receive(timeout=self._timeout)
-        hello = SERVER_FRAME.validate_json(first.data)
+        try:
+            hello = SERVER_FRAME.validate_json(first.data)
+        except ValidationError:
+            hello = None
         if not isinstance(hello, HelloFrame):
             raise TransportError("server did not say hello")
         self.hello = hello
@@ -163,8 +168,13 @@ class KaizenSocket:
     async def _read(self) -> None:
         assert self._ws is not None
         async for msg in self._ws:
-            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                self._dispatch(SERVER_FRAME.validate_json(msg.data))
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                continue
+            try:
+                frame = SERVER_FRAME.validate_json(msg.data)
+            except ValidationError:
+                continue  # a frame type or field from a newer server: skip it
+            self._dispatch(frame)
 
     def _dispatch(self, frame: Any) -> None:
         request_id = getattr(frame, "id", None)

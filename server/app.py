@@ -6,6 +6,7 @@ which aiohttp's runner gives us: stop accepting (sites stop) → close WebSocket
 context exits) → close the store (store context exits).
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -81,6 +82,6 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
 
 async def close_websockets(app: web.Application) -> None:
     sockets = list(app[SERVICES].sockets)
-    for conn in sockets:
-        await conn.close()
+    grace = app[SETTINGS].shutdown_timeout_s / 2
+    await asyncio.gather(*(conn.close(grace_s=grace) for conn in sockets))
     log.info("closed %d websockets with 1001", len(sockets))

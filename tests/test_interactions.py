@@ -75,3 +75,16 @@ async def test_a_timestamp_without_a_zone_is_utc(kz: KaizenClient) -> None:
         new_id = (await resp.json())["ids"][0]
     stored = await kz.get_interaction(new_id)
     assert stored.timestamp.isoformat() == "2026-01-02T03:04:05+00:00"
+
+
+async def test_the_sdk_reports_invalid_arguments_as_its_own_error(kz: KaizenClient) -> None:
+    import pytest
+
+    from client import BadRequestError
+
+    with pytest.raises(BadRequestError) as bad:
+        await kz.record_interaction(**interaction(completion_time=-5))
+    assert bad.value.code == "invalid_request" and bad.value.status is None
+    with pytest.raises(BadRequestError):
+        await kz.get_relevant_learnings("task", min_confidence="CERTAIN")
+    assert (await kz.stats()).counts.interactions == 0

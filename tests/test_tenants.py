@@ -130,3 +130,29 @@ async def test_the_first_token_closes_an_open_server(
         await kz.stats()
     async with KaizenClient(server.url, token=created.token) as owner:
         assert (await owner.stats()).tenant == "acme"
+
+
+async def test_an_open_server_honours_tokens_the_cli_creates(data_dir: Path) -> None:
+    from tests.conftest import make_tokens
+
+    server = KaizenServer(settings_for(data_dir, token_cache_ttl_s=0))
+    await server.start()
+    try:
+        async with KaizenClient(server.url) as anonymous:
+            assert (await anonymous.stats()).tenant == "default"
+            (token,) = await make_tokens(data_dir, ("acme", "late"))
+            async with KaizenClient(server.url, token=token) as kz:
+                assert (await kz.stats()).tenant == "acme"
+            with pytest.raises(AuthenticationError):
+                await anonymous.stats()
+    finally:
+        await server.stop()
+
+
+async def test_an_open_server_refuses_an_unknown_token(
+    kz: KaizenClient, server: KaizenServer
+) -> None:
+    async with KaizenClient(server.url, token="kz_nope_nope") as stranger:
+        with pytest.raises(AuthenticationError):
+            await stranger.stats()
+    assert (await kz.stats()).tenant == "default"

@@ -192,3 +192,30 @@ async def test_an_oversized_frame_with_an_unreadable_id_still_gets_an_error(data
             await ws.close()
     finally:
         await server.stop()
+
+
+async def _until_read(server: KaizenServer) -> None:
+    """Until the server is handling a frame, or 2 s (then it has answered already)."""
+    for _ in range(200):
+        if any(conn._tasks for conn in server.app[SERVICES].sockets):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_a_write_in_flight_at_shutdown_is_answered_before_the_close(data_dir: Path) -> None:
+    server = KaizenServer(settings_for(data_dir))
+    await server.start()
+    frame = orjson.dumps({"id": "late", "op": "record", "interactions": [interaction()] * 2000})
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.url + "/ws") as ws:
+        await ws.receive()
+        await ws.send_bytes(frame)
+        await _until_read(server)  # frames the server never read are lost to any close
+        stopping = asyncio.create_task(server.stop())
+        first = await ws.receive()
+        assert first.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), first
+        answer = orjson.loads(first.data)
+        assert answer["id"] == "late"
+        assert answer["type"] == "reply" or answer["error"]["code"] == "unavailable"
+        closing = await ws.receive()
+        assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+        await stopping

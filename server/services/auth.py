@@ -34,6 +34,9 @@ class Principal:
     token_id: str | None
 
 
+OPEN_PRINCIPAL = Principal(OPEN_TENANT, None, None)
+
+
 def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -70,21 +73,33 @@ class AuthService:
         self._require = require_auth
         self._cache: dict[bytes, tuple[float, TokenRecord | None]] = {}
         self.mode = AuthMode.TOKENS
+        self._recheck_at = 0.0
 
     async def start(self) -> None:
         has_tokens = await self._store.active_token_count() > 0
         self.mode = AuthMode.TOKENS if has_tokens or self._require else AuthMode.OPEN
+        self._recheck_at = time.monotonic() + self._ttl
 
     async def authenticate(self, bearer: str | None) -> Principal:
-        """The caller behind `bearer`. Raises Unauthorized. Safe to cancel."""
-        if self.mode is AuthMode.OPEN:
-            return Principal(OPEN_TENANT, None, None)
+        """The caller behind `bearer`. Raises Unauthorized. Safe to cancel.
+        An open server serves token-less callers as tenant `default` until a token
+        exists: one presented, or one the CLI created (checked every cache TTL)."""
+        if not bearer and await self._still_open():
+            return OPEN_PRINCIPAL
         if not bearer:
             raise Unauthorized("a bearer token is required")
         record = await self._lookup(digest(bearer))
         if record is None or not record.active:
             raise Unauthorized("unknown or revoked token")
+        self.mode = AuthMode.TOKENS
         return Principal(record.tenant, record.agent, record.id)
+
+    async def _still_open(self) -> bool:
+        if self.mode is AuthMode.OPEN and time.monotonic() >= self._recheck_at:
+            self._recheck_at = time.monotonic() + self._ttl
+            if await self._store.active_token_count() > 0:
+                self.mode = AuthMode.TOKENS
+        return self.mode is AuthMode.OPEN
 
     async def _lookup(self, key: bytes) -> TokenRecord | None:
         now = time.monotonic()

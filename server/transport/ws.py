@@ -29,7 +29,7 @@ from schemas import (
     RecordOp,
     RecordReply,
 )
-from server.errors import KaizenServerError, PayloadTooLarge
+from server.errors import KaizenServerError, PayloadTooLarge, Unavailable
 from server.services.auth import Principal
 from server.transport.bodies import decode
 from server.transport.context import Services, principal, services
@@ -63,11 +63,17 @@ class Connection:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.ws.send_frame(orjson.dumps(frame.model_dump()), WSMsgType.TEXT)
 
-    async def close(self, code: int = WSCloseCode.GOING_AWAY, message: bytes = b"") -> None:
-        """Close with `code` (1001 by default). Idempotent."""
+    async def close(
+        self, code: int = WSCloseCode.GOING_AWAY, message: bytes = b"", grace_s: float = 5.0
+    ) -> None:
+        """Stop taking frames, let the ones in flight reply (up to `grace_s`), then
+        close with `code` (1001 by default): a write that commits during shutdown
+        still gets its ack. Idempotent."""
         if self.state is not ConnectionState.OPEN:
             return
         self.state = ConnectionState.CLOSING
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_s)
         await self.ws.close(code=code, message=message)
 
     async def serve(self) -> None:
@@ -86,13 +92,21 @@ class Connection:
         )
         try:
             async for msg in self.ws:
-                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    await self._slots.acquire()
-                    self._spawn(msg.data)
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                if self.state is not ConnectionState.OPEN:
+                    await self._refuse(msg.data)
+                    continue
+                await self._slots.acquire()
+                self._spawn(msg.data)
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             self.state = ConnectionState.CLOSED
+
+    async def _refuse(self, raw: str | bytes) -> None:
+        closing = Unavailable("the server is shutting down")
+        await self.send(ErrorFrame(id=self._peek_id(raw), error=error_detail(closing)))
 
     def _spawn(self, raw: str | bytes) -> None:
         task = asyncio.create_task(self._handle(raw))
