@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from typing import Any
 
 import aiohttp
@@ -287,6 +288,35 @@ def summarize(rounds: list[list[Row]]) -> list[Row]:
     return summary
 
 
+async def freshness(url: str, token: str | None, probes: int = 20) -> Row:
+    """Time from the ack of the interaction that completes a pattern's evidence
+    (the 3rd, at the default min_support) to its learning showing in GET /learnings."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    waits: list[float] = []
+    async with aiohttp.ClientSession(url, headers=headers) as session:
+        for n in range(probes):
+            task = f"freshness probe {uuid.uuid4().hex} round {n}"
+            items = [{**body(1), "task_description": task, "success": True} for _ in range(3)]
+            async with session.post(
+                "/interactions", data=orjson.dumps({"interactions": items})
+            ) as resp:
+                resp.raise_for_status()
+            acked = time.perf_counter()
+            while time.perf_counter() - acked < 5:
+                async with session.get("/learnings", params={"task": task, "limit": "100"}) as resp:
+                    found = [x for x in (await resp.json())["items"] if x["task_example"] == task]
+                if found:
+                    waits.append((time.perf_counter() - acked) * 1000)
+                    break
+                await asyncio.sleep(0.002)
+    return {
+        "probes": probes,
+        "seen": len(waits),
+        "p50_ms": percentile(waits, 0.5),
+        "max_ms": max(waits, default=float("nan")),
+    }
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -303,6 +333,7 @@ async def main() -> None:
     try:
         for _ in range(args.rounds):
             rounds.append(await one_round(url, args.token, args.seconds, pid))
+        fresh = await freshness(url, args.token)
     finally:
         if local:
             await local.stop()
@@ -315,7 +346,13 @@ async def main() -> None:
         print(
             f"  {row['transport']:<28} {row['mode']:<11} {low:>9,.0f} to {high:>9,.0f}; {p_low:.1f} to {p_high:.1f}"
         )
+    print(
+        "\nlearning freshness (ack of the completing interaction to GET /learnings): "
+        f"p50 {fresh['p50_ms']:.1f} ms, max {fresh['max_ms']:.1f} ms, "
+        f"{fresh['seen']}/{fresh['probes']} seen within 5 s"
+    )
     payload = {
+        "freshness": fresh,
         "seconds": args.seconds,
         "rounds": rounds,
         "median": rows,

@@ -156,3 +156,17 @@ async def test_an_open_server_refuses_an_unknown_token(
         with pytest.raises(AuthenticationError):
             await stranger.stats()
     assert (await kz.stats()).tenant == "default"
+
+
+async def test_revoking_a_token_closes_its_open_sockets(tenants: Tenants) -> None:
+    server, token_a, _ = tenants
+    async with KaizenClient(server.url, token=token_a) as admin:
+        spare = await admin.create_token("socket-agent")
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{server.url}/ws?token={spare.token}") as ws:
+                await ws.receive_json()
+                await admin.revoke_token(spare.id)
+                closing = await ws.receive()
+                assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+            async with session.ws_connect(f"{server.url}/ws?token={token_a}") as other:
+                assert (await other.receive_json())["type"] == "hello"

@@ -1,11 +1,12 @@
 """HTTP routes. Each is declared once, as a `Route`, which also feeds /openapi.json."""
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, TypeAdapter
 
 import server
@@ -119,7 +120,14 @@ async def list_tokens(request: web.Request) -> web.Response:
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    await services(request).auth.revoke(principal(request), request.match_info["token_id"])
+    """Revoke, and close the token's open sockets with 1008 (policy violation):
+    their handshake was the only time the token was checked."""
+    svc, token_id = services(request), request.match_info["token_id"]
+    await svc.auth.revoke(principal(request), token_id)
+    revoked = [c for c in svc.sockets if c.caller.token_id == token_id]
+    await asyncio.gather(
+        *(c.close(WSCloseCode.POLICY_VIOLATION, b"token revoked") for c in revoked)
+    )
     return web.Response(status=204)
 
 
