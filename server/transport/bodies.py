@@ -6,7 +6,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from server.errors import InvalidRequest, MalformedJson, NotFound
+from server.errors import MalformedJson, NotFound
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -21,35 +21,7 @@ def decode(raw: bytes | str, adapter: TypeAdapter[T]) -> T:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise MalformedJson("the body is not valid JSON") from None
-    if _brackets(raw) > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
-        raise InvalidRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return adapter.validate_python(value)
-
-
-MAX_JSON_DEPTH = 64
-"""Deepest nesting accepted. orjson reads 1024 levels but writes only about 254,
-so anything much deeper could be stored yet never be sent back."""
-
-
-def _brackets(raw: bytes | str) -> int:
-    """An upper bound on nesting that costs two C scans: most bodies stop here."""
-    if isinstance(raw, bytes):
-        return raw.count(b"{") + raw.count(b"[")
-    return raw.count("{") + raw.count("[")
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth of parsed JSON: 0 for a scalar, 1 for a flat object or array."""
-    depth, level = 0, [(value, 1)]
-    while level:
-        node, d = level.pop()
-        if isinstance(node, dict):
-            node = node.values()
-        elif not isinstance(node, list):
-            continue
-        depth = max(depth, d)
-        level.extend((child, d + 1) for child in node)
-    return depth
 
 
 async def read_body(request: web.Request, adapter: TypeAdapter[T]) -> T:
