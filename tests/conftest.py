@@ -1,6 +1,7 @@
 """Fixtures: a real Kaizen server on 127.0.0.1:0 with a real SQLite file, and the real SDK."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -29,6 +30,17 @@ hypothesis_settings.load_profile("kaizen")
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "extractor_interval_s": 0.05}
     return Settings.load(base | overrides, env={})
+
+
+@contextlib.asynccontextmanager
+async def running(data_dir: Path, **overrides: Any) -> AsyncIterator[KaizenServer]:
+    """A server on `data_dir` with some settings changed, stopped on the way out."""
+    kaizen = KaizenServer(settings_for(data_dir, **overrides))
+    await kaizen.start()
+    try:
+        yield kaizen
+    finally:
+        await kaizen.stop()
 
 
 @pytest.fixture

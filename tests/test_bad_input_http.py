@@ -7,8 +7,7 @@ import orjson
 import pytest
 
 from client import KaizenClient
-from server.runner import KaizenServer
-from tests.conftest import interaction, settings_for
+from tests.conftest import interaction, running
 
 CASES: list[tuple[str, bytes, int, str]] = [
     ("malformed json", b'{"agent_type": "code",', 400, "malformed_json"),
@@ -52,23 +51,17 @@ async def test_bad_bodies_are_refused_and_write_nothing(
 
 
 async def test_oversized_body_is_413(data_dir: Path) -> None:
-    server = KaizenServer(settings_for(data_dir, max_body_bytes=4096))
-    await server.start()
-    try:
+    async with running(data_dir, max_body_bytes=4096) as server:
         async with KaizenClient(server.url) as kz:
             big = orjson.dumps(interaction(metadata={"blob": "x" * 10_000}))
             status, body = await post(kz, "/interactions", big)
             assert status == 413
             assert_error_shape(body, "payload_too_large")
             assert (await kz.stats()).counts.interactions == 0
-    finally:
-        await server.stop()
 
 
 async def test_batch_over_the_limit_is_refused_whole(data_dir: Path) -> None:
-    server = KaizenServer(settings_for(data_dir, max_batch=3))
-    await server.start()
-    try:
+    async with running(data_dir, max_batch=3) as server:
         async with KaizenClient(server.url) as kz:
             status, body = await post(
                 kz, "/interactions", orjson.dumps({"interactions": [interaction()] * 4})
@@ -77,8 +70,6 @@ async def test_batch_over_the_limit_is_refused_whole(data_dir: Path) -> None:
             assert_error_shape(body, "batch_too_large")
             assert body["error"]["details"] == {"max_batch": 3}
             assert (await kz.stats()).counts.interactions == 0
-    finally:
-        await server.stop()
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from client import (
 )
 from server.errors import ConfigError
 from server.runner import KaizenServer
-from tests.conftest import eventually, interaction, settings_for
+from tests.conftest import eventually, interaction, running, settings_for
 
 Tenants = tuple[KaizenServer, str, str]
 
@@ -135,9 +135,7 @@ async def test_the_first_token_closes_an_open_server(
 async def test_an_open_server_honours_tokens_the_cli_creates(data_dir: Path) -> None:
     from tests.conftest import make_tokens
 
-    server = KaizenServer(settings_for(data_dir, token_cache_ttl_s=0))
-    await server.start()
-    try:
+    async with running(data_dir, token_cache_ttl_s=0) as server:
         async with KaizenClient(server.url) as anonymous:
             assert (await anonymous.stats()).tenant == "default"
             (token,) = await make_tokens(data_dir, ("acme", "late"))
@@ -145,8 +143,6 @@ async def test_an_open_server_honours_tokens_the_cli_creates(data_dir: Path) -> 
                 assert (await kz.stats()).tenant == "acme"
             with pytest.raises(AuthenticationError):
                 await anonymous.stats()
-    finally:
-        await server.stop()
 
 
 async def test_an_open_server_refuses_an_unknown_token(

@@ -18,7 +18,7 @@ from client import (
 from schemas import LearningsQuery, LearningType
 from server.runner import KaizenServer
 from server.transport.context import SERVICES
-from tests.conftest import eventually, interaction, settings_for
+from tests.conftest import eventually, interaction, running, settings_for
 
 
 async def raw_socket(kz: KaizenClient) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
@@ -110,9 +110,7 @@ async def test_bad_frames_get_error_frames_and_the_socket_survives(
 
 
 async def test_oversized_frame_and_batch_are_refused(data_dir: Path) -> None:
-    server = KaizenServer(settings_for(data_dir, max_frame_bytes=2048, max_batch=2))
-    await server.start()
-    try:
+    async with running(data_dir, max_frame_bytes=2048, max_batch=2) as server:
         async with KaizenClient(server.url) as kz:
             with pytest.raises(PayloadTooLargeError) as big:
                 await kz.socket.record([Interaction(**interaction(metadata={"x": "y" * 4000}))])
@@ -122,8 +120,6 @@ async def test_oversized_frame_and_batch_are_refused(data_dir: Path) -> None:
             assert many.value.code == "batch_too_large"
             await kz.socket.ping()
             assert (await kz.stats()).counts.interactions == 0
-    finally:
-        await server.stop()
 
 
 async def test_sdk_surfaces_error_frames_as_exceptions(kz: KaizenClient) -> None:
@@ -165,9 +161,7 @@ async def test_shutdown_closes_sockets_with_1001(data_dir: Path) -> None:
 
 
 async def test_frame_size_counts_bytes_not_characters(data_dir: Path) -> None:
-    server = KaizenServer(settings_for(data_dir, max_frame_bytes=1024))
-    await server.start()
-    try:
+    async with running(data_dir, max_frame_bytes=1024) as server:
         async with KaizenClient(server.url) as kz:
             ws, _ = await raw_socket(kz)
             frame = orjson.dumps({"id": "wide", "op": "ping", "pad": "é" * 600}).decode()
@@ -175,14 +169,10 @@ async def test_frame_size_counts_bytes_not_characters(data_dir: Path) -> None:
             error = await ask(ws, frame)
             assert (error["id"], error["error"]["code"]) == ("wide", "payload_too_large")
             await ws.close()
-    finally:
-        await server.stop()
 
 
 async def test_an_oversized_frame_with_an_unreadable_id_still_gets_an_error(data_dir: Path) -> None:
-    server = KaizenServer(settings_for(data_dir, max_frame_bytes=1024))
-    await server.start()
-    try:
+    async with running(data_dir, max_frame_bytes=1024) as server:
         async with KaizenClient(server.url) as kz:
             ws, _ = await raw_socket(kz)
             error = await ask(
@@ -190,8 +180,6 @@ async def test_an_oversized_frame_with_an_unreadable_id_still_gets_an_error(data
             )
             assert (error["id"], error["error"]["code"]) == (None, "payload_too_large")
             await ws.close()
-    finally:
-        await server.stop()
 
 
 async def _until_read(server: KaizenServer) -> None:
