@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from client._http import call, encode
+from client._http import call
 from client.errors import BadRequestError, KaizenError
 from client.socket import KaizenSocket
 from schemas import (
@@ -28,6 +28,7 @@ from schemas import (
     TokenCreate,
     TokenCreated,
     TokenInfo,
+    encode,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -143,7 +144,7 @@ class KaizenClient:
 
     async def record_interactions(self, items: Sequence[Interaction]) -> list[int]:
         """Record a batch atomically; returns the ids in order."""
-        body = encode(_local(InteractionBatch, interactions=list(items)))
+        body = encode(_local(InteractionBatch, interactions=list(items)), exclude_none=True)
         result = await self._call("POST", "/interactions", RecordResult, body=body)
         return result.ids
 
@@ -205,7 +206,7 @@ class KaizenClient:
     # -- tokens ----------------------------------------------------------------
 
     async def create_token(self, agent: str, *, tenant: str | None = None) -> TokenCreated:
-        body = encode(_local(TokenCreate, agent=agent, tenant=tenant))
+        body = encode(_local(TokenCreate, agent=agent, tenant=tenant), exclude_none=True)
         return await self._call("POST", "/tokens", TokenCreated, body=body)
 
     async def list_tokens(self, *, limit: int = 100, cursor: str | None = None) -> Page[TokenInfo]:

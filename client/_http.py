@@ -3,7 +3,6 @@
 from typing import Any, TypeVar
 
 import aiohttp
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from client.errors import KaizenError, TransportError, error_for
@@ -45,9 +44,3 @@ def _error(status: int, raw: bytes) -> KaizenError:
     except ValidationError:
         return error_for("internal", raw[:200].decode(errors="replace"), {}, status)
     return error_for(detail.code.value, detail.message, detail.details, status)
-
-
-def encode(value: Any) -> bytes:
-    if isinstance(value, BaseModel):
-        value = value.model_dump(exclude_none=True)
-    return orjson.dumps(value)

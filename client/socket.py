@@ -15,7 +15,6 @@ import random
 from typing import Any, TypeVar
 
 import aiohttp
-import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client.errors import ConnectionLostError, KaizenError, TransportError, error_for
@@ -23,13 +22,17 @@ from schemas import (
     ErrorFrame,
     HelloFrame,
     Interaction,
+    LearningsOp,
     LearningsQuery,
     LearningsReply,
     Page,
+    PingOp,
     PongReply,
+    RecordOp,
     RecordReply,
     ScoredLearning,
     ServerFrame,
+    encode,
 )
 
 R = TypeVar("R", bound=BaseModel)
@@ -79,16 +82,18 @@ class KaizenSocket:
         return self.hello
 
     async def record(self, interactions: list[Interaction]) -> list[int]:
-        frame = {"op": "record", "interactions": [_dump(i) for i in interactions]}
-        reply = await self._request(frame, RecordReply)
-        return reply.data.ids
+        frame = RecordOp(id=self._next_id(), op="record", interactions=interactions)
+        return (await self._request(frame, RecordReply)).data.ids
 
     async def learnings(self, query: LearningsQuery) -> Page[ScoredLearning]:
-        reply = await self._request({"op": "learnings", "query": _dump(query)}, LearningsReply)
-        return reply.data
+        frame = LearningsOp(id=self._next_id(), op="learnings", query=query)
+        return (await self._request(frame, LearningsReply)).data
 
     async def ping(self) -> None:
-        await self._request({"op": "ping"}, PongReply)
+        await self._request(PingOp(id=self._next_id(), op="ping"), PongReply)
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
 
     async def close(self) -> None:
         """Close the connection and stop reconnecting. Idempotent."""
@@ -101,23 +106,21 @@ class KaizenSocket:
                 await self._task
         self._fail_pending(ConnectionLostError("socket closed"))
 
-    async def _request(self, frame: dict[str, Any], reply_type: type[R]) -> R:
+    async def _request(self, frame: RecordOp | LearningsOp | PingOp, reply_type: type[R]) -> R:
         """Send a frame and wait for its reply. Cancelling abandons the reply, not the request."""
         await self.connect()
-        request_id = str(next(self._ids))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        self._pending[frame.id] = future
         try:
             assert self._ws is not None
-            # id first: an oversized frame's error can then still name it
-            await self._ws.send_bytes(orjson.dumps({"id": request_id, **frame}))
+            await self._ws.send_bytes(encode(frame, exclude_none=True))
             reply = await asyncio.wait_for(future, self._timeout)
         except (aiohttp.ClientError, ConnectionError) as exc:
             raise ConnectionLostError(f"send failed: {exc!r}") from exc
         except TimeoutError:
             raise TransportError(f"no reply within {self._timeout}s") from None
         finally:
-            self._pending.pop(request_id, None)
+            self._pending.pop(frame.id, None)
         if not isinstance(reply, reply_type):
             raise KaizenError(f"unexpected reply {type(reply).__name__}")
         return reply
@@ -200,7 +203,3 @@ class KaizenSocket:
             if not future.done():
                 future.set_exception(exc)
         self._pending.clear()
-
-
-def _dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(exclude_none=True)

@@ -1,14 +1,10 @@
 """orjson encoding of the models: the wire format of every body and frame."""
 
-from typing import Any
-
 import orjson
 from pydantic import BaseModel
 
 
-def encode(model: BaseModel) -> bytes:
-    return orjson.dumps(model.model_dump(mode="python"))
-
-
-def encode_many(models: list[Any]) -> bytes:
-    return orjson.dumps([m.model_dump(mode="python") for m in models])
+def encode(model: BaseModel, *, exclude_none: bool = False) -> bytes:
+    """A model as JSON bytes. Requests leave out unset optional fields
+    (`exclude_none`); replies spell every field out, nulls included."""
+    return orjson.dumps(model.model_dump(exclude_none=exclude_none))

@@ -15,20 +15,23 @@ RequestId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class RecordOp(Strict):
-    op: Literal["record"]
+    """Client frames declare `id` first, so it leads the encoded frame: an
+    oversized frame's error can then still name it (docs/protocol.md)."""
+
     id: RequestId
+    op: Literal["record"]
     interactions: list[Interaction] = Field(min_length=1, max_length=100_000)
 
 
 class LearningsOp(Strict):
-    op: Literal["learnings"]
     id: RequestId
+    op: Literal["learnings"]
     query: LearningsQuery
 
 
 class PingOp(Strict):
-    op: Literal["ping"]
     id: RequestId
+    op: Literal["ping"]
 
 
 ClientFrame = Annotated[RecordOp | LearningsOp | PingOp, Field(discriminator="op")]

@@ -123,8 +123,9 @@ async def test_oversized_frame_and_batch_are_refused(data_dir: Path) -> None:
 
 
 async def test_sdk_surfaces_error_frames_as_exceptions(kz: KaizenClient) -> None:
-    with pytest.raises(BadRequestError):
-        await kz.socket._request({"op": "teleport"}, dict)  # type: ignore[arg-type]
+    with pytest.raises(BadRequestError) as bad:
+        await kz.socket.learnings(LearningsQuery(cursor="not-a-cursor"))
+    assert bad.value.code == "invalid_request"
     await kz.socket.ping()
 
 

@@ -6,6 +6,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
+from schemas import encode
 from server.errors import MalformedJson, NotFound
 
 M = TypeVar("M", bound=BaseModel)
@@ -41,9 +42,7 @@ def path_id(request: web.Request) -> int:
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(model.model_dump()), content_type="application/json"
-    )
+    return web.Response(status=status, body=encode(model), content_type="application/json")
 
 
 def reply_json(value: Any, status: int = 200) -> web.Response:

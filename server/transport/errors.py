@@ -3,11 +3,10 @@
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from schemas import ErrorBody, ErrorCode, ErrorDetail
+from schemas import ErrorBody, ErrorCode, ErrorDetail, encode
 from server.errors import InvalidRequest, KaizenServerError, MalformedJson, UnknownOp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,5 +40,5 @@ def error_detail(exc: KaizenServerError) -> ErrorDetail:
 
 
 def error_response(status: int, detail: ErrorDetail) -> web.Response:
-    body = orjson.dumps(ErrorBody(error=detail).model_dump(mode="json"))
+    body = encode(ErrorBody(error=detail))
     return web.Response(status=status, body=body, content_type="application/json")

@@ -28,6 +28,7 @@ from schemas import (
     PongReply,
     RecordOp,
     RecordReply,
+    encode,
 )
 from server.errors import KaizenServerError, PayloadTooLarge, Unavailable
 from server.services.auth import Principal
@@ -61,7 +62,7 @@ class Connection:
         if self.ws.closed:
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.ws.send_frame(orjson.dumps(frame.model_dump()), WSMsgType.TEXT)
+            await self.ws.send_frame(encode(frame), WSMsgType.TEXT)
 
     async def close(
         self, code: int = WSCloseCode.GOING_AWAY, message: bytes = b"", grace_s: float = 5.0
