@@ -13,9 +13,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from schemas import TokenCreated, TokenInfo
+from schemas import Page, TokenCreated, TokenInfo
 from server.clock import utc
 from server.errors import Forbidden, NotFound, Unauthorized
+from server.services.cursor import decode_cursor, keyset_page
 from server.store import Store
 from server.store.records import TokenRecord
 
@@ -126,5 +127,8 @@ class AuthService:
             raise NotFound("no such active token", id=token_id)
         self._cache.clear()
 
-    async def list(self, caller: Principal, after: str, limit: int) -> list[TokenInfo]:
-        return [info(r) for r in await self._store.list_tokens(caller.tenant, after, limit)]
+    async def list(self, caller: Principal, limit: int, cursor: str | None) -> Page[TokenInfo]:
+        after = decode_cursor(cursor, "after", str) or ""
+        rows = await self._store.list_tokens(caller.tenant, after, limit + 1)
+        items, next_cursor = keyset_page([info(r) for r in rows], limit, lambda t: t.id)
+        return Page[TokenInfo](items=items, next_cursor=next_cursor)

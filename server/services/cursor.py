@@ -2,15 +2,29 @@
 
 import base64
 import binascii
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
 from server.errors import InvalidRequest
 
+T = TypeVar("T")
+
 
 def encode_cursor(**fields: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(fields)).decode().rstrip("=")
+
+
+def keyset_page(
+    rows: list[T], limit: int, key: Callable[[T], int | str]
+) -> tuple[list[T], str | None]:
+    """Split rows fetched with `limit + 1` into the page and the cursor of the
+    next one (None on the last page): keyset pagination, `after` the last key."""
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(after=key(page[-1]))
 
 
 def decode_cursor(cursor: str | None, key: str, kind: type) -> Any:

@@ -12,7 +12,7 @@ from schemas import (
 from server.errors import BatchTooLarge, NotFound
 from server.learning.confidence import level_floor
 from server.learning.ranking import RankQuery, rank
-from server.services.cursor import decode_cursor, encode_cursor
+from server.services.cursor import decode_cursor, encode_cursor, keyset_page
 from server.store import Store
 
 CANDIDATE_CAP = 5000
@@ -45,10 +45,8 @@ class LearningService:
         self, tenant: str, limit: int, cursor: str | None
     ) -> Page[StoredInteraction]:
         after = decode_cursor(cursor, "after", int) or 0
-        items = await self._store.list_interactions(tenant, after, limit + 1)
-        more = len(items) > limit
-        items = items[:limit]
-        next_cursor = encode_cursor(after=items[-1].id) if more else None
+        rows = await self._store.list_interactions(tenant, after, limit + 1)
+        items, next_cursor = keyset_page(rows, limit, lambda row: row.id)
         return Page[StoredInteraction](items=items, next_cursor=next_cursor)
 
     async def get_learning(self, tenant: str, learning_id: int) -> Learning:

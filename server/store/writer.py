@@ -1,10 +1,11 @@
 """The one writer: every write is queued, and queued writes are group-committed.
 
 A `WriteOp` is a list of (sql, rows) steps. The writer takes everything queued
-(up to `batch_max` rows), runs it in one transaction, merging adjacent steps with
-the same SQL into one `executemany`, and resolves each op's future only after
-COMMIT returns: an acknowledged write is durable. If the group fails, each op is
-retried alone, so one bad op cannot sink its neighbours.
+(up to `batch_max` rows), merges adjacent steps that share their SQL, runs the
+lot in one transaction (an `Insert` as multi-row VALUES chunks, other SQL with
+`executemany`), and resolves each op's future only after COMMIT returns: an
+acknowledged write is durable. If the group fails with an error one op can cause,
+each op is retried alone, so one bad op cannot sink its neighbours.
 """
 
 import asyncio

@@ -13,6 +13,7 @@ import server
 from schemas import (
     Counts,
     Health,
+    InteractionBatch,
     Learning,
     LearningsQuery,
     ListQuery,
@@ -26,7 +27,6 @@ from schemas import (
     TokenCreated,
     TokenInfo,
 )
-from server.services.cursor import decode_cursor, encode_cursor
 from server.transport.bodies import path_id, read_body, read_query, reply, reply_json
 from server.transport.context import principal, services
 from server.transport.openapi import openapi
@@ -71,7 +71,7 @@ async def stats(request: web.Request) -> web.Response:
 
 async def record(request: web.Request) -> web.Response:
     body = await read_body(request, RECORD_REQUEST)
-    items = body.interactions if hasattr(body, "interactions") else [body]
+    items = body.interactions if isinstance(body, InteractionBatch) else [body]
     result = await services(request).learning.record(principal(request).tenant, items)
     return reply(result, status=201)
 
@@ -111,12 +111,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 async def list_tokens(request: web.Request) -> web.Response:
     query = read_query(request, ListQuery)
-    after = decode_cursor(query.cursor, "after", str) or ""
-    items = await services(request).auth.list(principal(request), after, query.limit + 1)
-    more = len(items) > query.limit
-    items = items[: query.limit]
-    next_cursor = encode_cursor(after=items[-1].id) if more else None
-    return reply(Page[TokenInfo](items=items, next_cursor=next_cursor))
+    return reply(await services(request).auth.list(principal(request), query.limit, query.cursor))
 
 
 async def revoke_token(request: web.Request) -> web.Response:
