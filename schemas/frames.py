@@ -2,12 +2,32 @@
 replies and errors name the request they answer; pushes name channel and offset.
 See docs/protocol.md."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from schemas.common import Page, Strict
 from schemas.errors import ErrorDetail
+from schemas.hub import (
+    ChannelCreate,
+    ChannelInfo,
+    ChannelName,
+    ChannelPattern,
+    DiscoveryDraft,
+    Endorsement,
+    Engagement,
+    HubLimits,
+    Knowledge,
+    KnowledgeDraft,
+    KnowledgeMessage,
+    KnowledgeQuery,
+    PopularQuery,
+    Published,
+    SolutionDraft,
+    Subscribed,
+    Subscription,
+    Unsubscribed,
+)
 from schemas.interactions import Interaction, RecordResult
 from schemas.learnings import LearningsQuery, ScoredLearning
 
@@ -34,12 +54,106 @@ class PingOp(Strict):
     op: Literal["ping"]
 
 
-ClientFrame = Annotated[RecordOp | LearningsOp | PingOp, Field(discriminator="op")]
+class OpHead(Strict):
+    id: RequestId
+
+
+class PublishOp(Strict):
+    id: RequestId
+    op: Literal["publish"]
+    message: KnowledgeDraft
+
+
+class ShareSolutionOp(Strict):
+    id: RequestId
+    op: Literal["share_solution"]
+    solution: SolutionDraft
+
+
+class BroadcastDiscoveryOp(Strict):
+    id: RequestId
+    op: Literal["broadcast_discovery"]
+    discovery: DiscoveryDraft
+
+
+class SubscribeOp(Subscription, OpHead):
+    """The subscription's fields sit at the top level of the frame."""
+
+    op: Literal["subscribe"]
+
+
+class UnsubscribeOp(Strict):
+    id: RequestId
+    op: Literal["unsubscribe"]
+    channel: ChannelPattern
+
+
+class QueryKnowledgeOp(Strict):
+    id: RequestId
+    op: Literal["query_knowledge"]
+    query: KnowledgeQuery = Field(default_factory=KnowledgeQuery)
+
+
+class GetKnowledgeOp(Strict):
+    id: RequestId
+    op: Literal["get_knowledge"]
+    knowledge_id: int = Field(ge=1)
+
+
+class VoteOp(Endorsement, OpHead):
+    op: Literal["vote"]
+    knowledge_id: int = Field(ge=1)
+
+
+class AppliedOp(Endorsement, OpHead):
+    op: Literal["applied"]
+    knowledge_id: int = Field(ge=1)
+
+
+class PopularOp(Strict):
+    id: RequestId
+    op: Literal["popular"]
+    query: PopularQuery = Field(default_factory=PopularQuery)
+
+
+class ChannelsOp(Strict):
+    id: RequestId
+    op: Literal["channels"]
+
+
+class CreateChannelOp(ChannelCreate, OpHead):
+    op: Literal["create_channel"]
+
+
+class DeleteChannelOp(Strict):
+    id: RequestId
+    op: Literal["delete_channel"]
+    name: ChannelName
+
+
+HubOp = (
+    PublishOp
+    | ShareSolutionOp
+    | BroadcastDiscoveryOp
+    | SubscribeOp
+    | UnsubscribeOp
+    | QueryKnowledgeOp
+    | GetKnowledgeOp
+    | VoteOp
+    | AppliedOp
+    | PopularOp
+    | ChannelsOp
+    | CreateChannelOp
+    | DeleteChannelOp
+)
+AnyOp = RecordOp | LearningsOp | PingOp | HubOp
+ClientFrame = Annotated[AnyOp, Field(discriminator="op")]
 
 
 class Limits(BaseModel):
     max_frame_bytes: int
     max_batch: int
+    hub: HubLimits
 
 
 class HelloFrame(BaseModel):
@@ -71,7 +185,76 @@ class PongReply(BaseModel):
     id: str
 
 
-Reply = Annotated[RecordReply | LearningsReply | PongReply, Field(discriminator="op")]
+class PublishReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["publish", "share_solution", "broadcast_discovery"] = "publish"
+    id: str
+    data: Published
+
+
+class SubscribeReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["subscribe"] = "subscribe"
+    id: str
+    data: Subscribed
+
+
+class UnsubscribeReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["unsubscribe"] = "unsubscribe"
+    id: str
+    data: Unsubscribed
+
+
+class KnowledgePageReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["query_knowledge", "popular"] = "query_knowledge"
+    id: str
+    data: Page[Knowledge]
+
+
+class KnowledgeReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["get_knowledge"] = "get_knowledge"
+    id: str
+    data: Knowledge
+
+
+class EngagementReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["vote", "applied"] = "vote"
+    id: str
+    data: Engagement
+
+
+class ChannelsReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["channels"] = "channels"
+    id: str
+    data: Page[ChannelInfo]
+
+
+class ChannelReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["create_channel", "delete_channel"] = "create_channel"
+    id: str
+    data: ChannelInfo
+
+
+Reply = Annotated[
+    RecordReply
+    | LearningsReply
+    | PongReply
+    | PublishReply
+    | SubscribeReply
+    | UnsubscribeReply
+    | KnowledgePageReply
+    | KnowledgeReply
+    | EngagementReply
+    | ChannelsReply
+    | ChannelReply,
+    Field(discriminator="op"),
+]
 
 
 class ErrorFrame(BaseModel):
@@ -82,13 +265,24 @@ class ErrorFrame(BaseModel):
 
 
 class PushFrame(BaseModel):
-    """A message pushed on a channel. Emitted by the knowledge hub (issue 3)."""
+    """A message published on a channel the connection subscribes to. Sent once per
+    connection, however many of its subscriptions match."""
 
     type: Literal["push"] = "push"
     channel: str
     offset: int
     epoch: str
-    data: dict[str, Any]
+    data: KnowledgeMessage
 
 
-ServerFrame = Annotated[HelloFrame | ErrorFrame | PushFrame | Reply, Field(discriminator="type")]
+class LaggedFrame(BaseModel):
+    """This connection fell behind and the server dropped `dropped` of its
+    lowest-priority pushes (their offsets are skipped); sent before the next push."""
+
+    type: Literal["lagged"] = "lagged"
+    dropped: int
+
+
+ServerFrame = Annotated[
+    HelloFrame | ErrorFrame | PushFrame | LaggedFrame | Reply, Field(discriminator="type")
+]

@@ -31,6 +31,19 @@ class Counts(BaseModel):
     learnings: int
 
 
+class HubStats(BaseModel):
+    channels: int
+    subscriptions: int
+    published: int
+    """Messages published since start."""
+    delivered: int
+    """Pushes queued to subscribers since start."""
+    dropped: int
+    """Pushes dropped from slow subscribers' queues since start."""
+    slow_closed: int
+    """Connections closed for being too slow since start."""
+
+
 class Stats(BaseModel):
     version: str
     uptime_s: float
@@ -39,3 +52,4 @@ class Stats(BaseModel):
     writer: WriterStats
     extractor: ExtractorStats
     websockets: int
+    hub: HubStats

@@ -8,6 +8,7 @@ context exits) → close the store (store context exits).
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -16,6 +17,8 @@ from server.errors import ConfigError
 from server.learning.miner import Miner
 from server.services.auth import AuthMode, AuthService
 from server.services.extractor import Extractor
+from server.services.hub import HubService
+from server.services.knowledge import KnowledgeService
 from server.services.learning import LearningService
 from server.settings import Settings
 from server.store import SqliteStore
@@ -71,10 +74,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     learning = LearningService(
         store, max_batch=s.max_batch, cross_agent_weight=s.cross_agent_weight
     )
+    hub = HubService(store.hub, s, time.time)
+    knowledge = KnowledgeService(store.hub, hub.channels)
     await extractor.start()
-    app[SERVICES] = Services(s, store, auth, learning, extractor)
+    await hub.start()
+    app[SERVICES] = Services(s, store, auth, learning, extractor, hub, knowledge)
     log.info("services started", extra={"auth": auth.mode.value})
     yield
+    await hub.stop()
     await extractor.stop()
     await store.drain()
     log.info("writes drained")

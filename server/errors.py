@@ -57,6 +57,16 @@ class NotFound(KaizenServerError):
     status = 404
 
 
+class Conflict(KaizenServerError):
+    code = ErrorCode.CONFLICT
+    status = 409
+
+
+class RateLimited(KaizenServerError):
+    code = ErrorCode.RATE_LIMITED
+    status = 429
+
+
 class Unavailable(KaizenServerError):
     code = ErrorCode.UNAVAILABLE
     status = 503

@@ -59,6 +59,45 @@ class Settings(BaseModel):
     )
     evidence_max: int = Field(20, ge=1, le=1000, description="Interaction ids kept as evidence.")
     shutdown_timeout_s: float = Field(10.0, gt=0, description="Grace period for draining writes.")
+    hub_max_message_bytes: int = Field(
+        64 << 10, ge=256, le=16 << 20, description="Largest encoded knowledge message."
+    )
+    hub_max_subscriptions: int = Field(
+        128, ge=1, description="Most subscriptions one WebSocket may hold."
+    )
+    hub_max_channels: int = Field(1000, ge=7, description="Most channels one tenant may have.")
+    hub_publish_rate: float = Field(
+        1000.0, gt=0, description="Publishes per second allowed to one token (token bucket)."
+    )
+    hub_publish_burst: int = Field(
+        2000, ge=1, description="Publishes one token may make at once before the rate bites."
+    )
+    hub_history_size: int = Field(
+        10_000, ge=1, description="Messages each channel keeps for recovery and queries."
+    )
+    hub_history_ttl_s: float = Field(
+        30 * 86400.0, gt=0, description="Age past which messages leave the history."
+    )
+    hub_outbox_bytes: int = Field(
+        1 << 20,
+        ge=4096,
+        description="Bytes queued for one connection before its lowest-priority pushes drop.",
+    )
+    hub_max_drops: int = Field(
+        1000, ge=0, description="Drops since a connection's queue last emptied before it is closed."
+    )
+    hub_transport_high_water: int = Field(
+        256 << 10, ge=1024, description="Bytes in a socket's send buffer above which pushes wait."
+    )
+    hub_write_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=1.0,
+        description="Wait before writing queued pushes, to coalesce more of them per write.",
+    )
+    hub_prune_interval_s: float = Field(
+        10.0, gt=0, description="How often history past its size or age is deleted."
+    )
 
     @property
     def db_path(self) -> Path:

@@ -5,10 +5,13 @@ from typing import Protocol
 
 from schemas import Interaction, Learning, LearningType, StoredInteraction, WriterStats
 from server.learning.miner import Cluster, FoldResult, Pattern
+from server.store.hub import HubStore
 from server.store.records import CommittedBatch, TenantCounts, TokenRecord
 
 
 class Store(Protocol):
+    hub: HubStore
+
     @property
     def last_interaction_id(self) -> int: ...
 

@@ -67,6 +67,41 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX learnings_by_confidence ON learnings (tenant, confidence DESC);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: the knowledge hub: channels, their messages (knowledge), votes, full-text index
+    """
+    CREATE TABLE channels (
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        epoch TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (tenant, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE knowledge (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        rank INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        source_agent TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        body BLOB NOT NULL,
+        votes INTEGER NOT NULL DEFAULT 0,
+        applications INTEGER NOT NULL DEFAULT 0,
+        views INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (tenant, channel, seq)
+    );
+    CREATE INDEX knowledge_by_tenant ON knowledge (tenant, id);
+    CREATE INDEX knowledge_by_age ON knowledge (created_at);
+    CREATE TABLE knowledge_votes (
+        knowledge_id INTEGER NOT NULL,
+        agent TEXT NOT NULL,
+        PRIMARY KEY (knowledge_id, agent)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE knowledge_fts USING fts5(title, content, tags, tokenize='porter unicode61');
+    """,
 )
 
 

@@ -24,6 +24,7 @@ from server.errors import ConfigError
 from server.learning.confidence import confidence_level
 from server.learning.miner import Cluster, FoldResult, Pattern
 from server.store import sql
+from server.store.hub import HubStore
 from server.store.migrations import pending
 from server.store.records import CommittedBatch, TenantCounts, TokenRecord
 from server.store.writer import Step, Writer
@@ -53,6 +54,7 @@ class SqliteStore:
         self._writer: Writer | None = None
         self._next_id = 1
         self._listeners: list[Callable[[CommittedBatch], None]] = []
+        self.hub = HubStore(lambda: self.writer, self._fetch)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -75,6 +77,7 @@ class SqliteStore:
             self._readers.put_nowait(reader)
         self._writer = Writer(self._conn, batch_max=self._batch_max, queue_max=self._queue_max)
         self._writer.start()
+        await self.hub.open()
 
     async def drain(self) -> None:
         """Commit every queued write and stop the writer. Idempotent."""

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from server.services.auth import AuthService, Principal
 from server.services.extractor import Extractor
+from server.services.hub import HubService
+from server.services.knowledge import KnowledgeService
 from server.services.learning import LearningService
 from server.settings import Settings
 from server.store import Store
@@ -23,6 +25,8 @@ class Services:
     auth: AuthService
     learning: LearningService
     extractor: Extractor
+    hub: HubService
+    knowledge: KnowledgeService
     started_at: float = field(default_factory=time.time)
     sockets: "set[Connection]" = field(default_factory=set)
 

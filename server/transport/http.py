@@ -2,12 +2,10 @@
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
-from pydantic import BaseModel, TypeAdapter
+from pydantic import TypeAdapter
 
 import server
 from schemas import (
@@ -29,23 +27,12 @@ from schemas import (
 )
 from server.transport.bodies import path_id, read_body, read_query, reply, reply_json
 from server.transport.context import principal, services
+from server.transport.http_hub import HUB_ROUTES
 from server.transport.openapi import openapi
+from server.transport.route import Route
 
 RECORD_REQUEST: TypeAdapter[Any] = TypeAdapter(RecordRequest)
 TOKEN_CREATE = TypeAdapter(TokenCreate)
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    summary: str
-    body: Any = None
-    query: type[BaseModel] | None = None
-    reply: Any = None
-    status: int = 200
-    public: bool = False
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -65,6 +52,7 @@ async def stats(request: web.Request) -> web.Response:
             writer=svc.store.writer_stats(),
             extractor=svc.extractor.stats(),
             websockets=len(svc.sockets),
+            hub=svc.hub.stats(tenant),
         )
     )
 
@@ -127,7 +115,7 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return reply_json(openapi(ROUTES, server.__version__))
+    return reply_json(openapi(ALL_ROUTES, server.__version__))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -188,6 +176,9 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+ALL_ROUTES = ROUTES + HUB_ROUTES
+
+
 def add_routes(app: web.Application) -> None:
-    for route in ROUTES:
+    for route in ALL_ROUTES:
         app.router.add_route(route.method, route.path, route.handler)

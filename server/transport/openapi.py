@@ -8,7 +8,7 @@ from pydantic import BaseModel, TypeAdapter
 from schemas import ErrorBody
 
 if TYPE_CHECKING:
-    from server.transport.http import Route
+    from server.transport.route import Route
 
 REF = "#/components/schemas/{model}"
 

@@ -11,6 +11,8 @@ import contextlib
 import enum
 import logging
 import re
+from collections.abc import Coroutine
+from typing import Any
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -18,16 +20,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import server
 from schemas import (
+    CLOSE_SLOW_CONSUMER,
+    AnyOp,
     ClientFrame,
     ErrorFrame,
     HelloFrame,
-    LearningsOp,
-    LearningsReply,
+    HubLimits,
     Limits,
-    PingOp,
-    PongReply,
-    RecordOp,
-    RecordReply,
     encode,
 )
 from server.errors import KaizenServerError, PayloadTooLarge, Unavailable
@@ -35,11 +34,13 @@ from server.services.auth import Principal
 from server.transport.bodies import decode
 from server.transport.context import Services, principal, services
 from server.transport.errors import error_detail, from_validation
+from server.transport.ws_ops import dispatch
 
 log = logging.getLogger("kaizen.ws")
 
-CLIENT_FRAME: TypeAdapter[RecordOp | LearningsOp | PingOp] = TypeAdapter(ClientFrame)
+CLIENT_FRAME: TypeAdapter[AnyOp] = TypeAdapter(ClientFrame)
 MAX_IN_FLIGHT = 64
+SLOW_CLOSE_TIMEOUT_S = 2.0
 
 
 class ConnectionState(enum.Enum):
@@ -48,14 +49,71 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
+class WsSink:
+    """The socket under a connection, as the hub writes to it: whole frames straight
+    to the transport, beside aiohttp's own writes (each a whole frame, too)."""
+
+    def __init__(self, conn: "Connection", transport: asyncio.Transport | None) -> None:
+        self._conn = conn
+        self._transport = transport
+        self._slow = False
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(data)
+
+    def buffered(self) -> int:
+        return self._transport.get_write_buffer_size() if self._transport else 0
+
+    def closing(self) -> bool:
+        t = self._transport
+        return (
+            self._slow
+            or self._conn.state is not ConnectionState.OPEN
+            or t is None
+            or t.is_closing()
+        )
+
+    def close_slow(self) -> None:
+        if not self._slow:
+            self._slow = True
+            self._conn.spawn(self._conn.close_slow())
+
+
 class Connection:
-    def __init__(self, ws: web.WebSocketResponse, svc: Services, caller: Principal) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        svc: Services,
+        caller: Principal,
+        transport: asyncio.Transport | None,
+    ) -> None:
         self.ws = ws
         self.svc = svc
         self.caller = caller
         self.state = ConnectionState.OPEN
+        self.peer = svc.hub.attach(caller.tenant, WsSink(self, transport))
+        self._transport = transport
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Task[None]] = set()
+
+    def spawn(self, chore: Coroutine[Any, Any, None]) -> None:
+        """Run a background chore of this connection, kept until it ends."""
+        task = asyncio.create_task(chore)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def close_slow(self) -> None:
+        """Close a subscriber that fell too far behind with 4008; if even the close
+        frame cannot get through in time, abort the transport. Safe to cancel."""
+        try:
+            await asyncio.wait_for(
+                self.close(CLOSE_SLOW_CONSUMER, b"slow consumer", grace_s=0), SLOW_CLOSE_TIMEOUT_S
+            )
+        except TimeoutError:
+            if self._transport is not None:
+                self._transport.abort()
 
     async def send(self, frame: BaseModel) -> None:
         """Send one frame; a peer that has gone is ignored. Safe to cancel."""
@@ -79,8 +137,16 @@ class Connection:
 
     async def serve(self) -> None:
         """Read frames until the peer or the server closes. Cancelling closes the socket."""
+        s = self.svc.settings
         limits = Limits(
-            max_frame_bytes=self.svc.settings.max_frame_bytes, max_batch=self.svc.settings.max_batch
+            max_frame_bytes=s.max_frame_bytes,
+            max_batch=s.max_batch,
+            hub=HubLimits(
+                max_message_bytes=s.hub_max_message_bytes,
+                max_subscriptions=s.hub_max_subscriptions,
+                publish_rate=s.hub_publish_rate,
+                publish_burst=s.hub_publish_burst,
+            ),
         )
         await self.send(
             HelloFrame(
@@ -101,6 +167,7 @@ class Connection:
                 await self._slots.acquire()
                 self._spawn(msg.data)
         finally:
+            self.svc.hub.detach(self.peer)
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             self.state = ConnectionState.CLOSED
@@ -115,10 +182,12 @@ class Connection:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, raw: str | bytes) -> None:
-        frame: RecordOp | LearningsOp | PingOp | None = None
+        frame: AnyOp | None = None
         try:
             frame = self._parse(raw)
-            await self.send(await self._dispatch(frame))
+            answer = await dispatch(self, frame)
+            if answer is not None:
+                await self.send(answer)
         except Exception as exc:
             if not isinstance(exc, KaizenServerError):
                 log.exception("unhandled error on a ws frame")
@@ -128,7 +197,7 @@ class Connection:
         finally:
             self._slots.release()
 
-    def _parse(self, raw: str | bytes) -> RecordOp | LearningsOp | PingOp:
+    def _parse(self, raw: str | bytes) -> AnyOp:
         limit = self.svc.settings.max_frame_bytes
         if frame_bytes(raw) > limit:
             raise PayloadTooLarge("frame too large", max_frame_bytes=limit)
@@ -139,18 +208,6 @@ class Connection:
             return peek_id(raw)
         return leading_id(raw)
 
-    async def _dispatch(self, frame: RecordOp | LearningsOp | PingOp) -> BaseModel:
-        tenant = self.caller.tenant
-        match frame:
-            case RecordOp():
-                result = await self.svc.learning.record(tenant, frame.interactions)
-                return RecordReply(id=frame.id, data=result)
-            case LearningsOp():
-                page = await self.svc.learning.learnings(tenant, frame.query)
-                return LearningsReply(id=frame.id, data=page)
-            case PingOp():
-                return PongReply(id=frame.id)
-
 
 def frame_bytes(raw: str | bytes) -> int:
     """A frame's size in bytes: aiohttp hands text frames over decoded."""
@@ -159,7 +216,7 @@ def frame_bytes(raw: str | bytes) -> int:
     return len(raw.encode())
 
 
-def parse_frame(raw: str | bytes) -> RecordOp | LearningsOp | PingOp:
+def parse_frame(raw: str | bytes) -> AnyOp:
     """Validate one client frame; bad JSON, unknown ops and bad fields raise."""
     try:
         return decode(raw, CLIENT_FRAME)
@@ -199,7 +256,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         compress=False,
     )
     await ws.prepare(request)
-    conn = Connection(ws, svc, principal(request))
+    conn = Connection(ws, svc, principal(request), request.transport)
     svc.sockets.add(conn)
     try:
         await conn.serve()

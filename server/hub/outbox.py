@@ -1,0 +1,91 @@
+"""A connection's bounded outbound queue (issue 3, "Backpressure and slow consumers").
+
+Frames queue here between flushes; a flush takes them all as one buffer for one
+transport write. The queue is bounded in bytes. When a push does not fit, the
+lowest-priority pushes go first, oldest first; a push that outranks nothing queued
+is itself dropped. Every drop is reported to the client by a `lagged` frame before
+the next write. A connection that keeps dropping (more than `max_drops` since its
+queue last emptied) is too slow: `push` says OVERFLOW and the caller closes it.
+"""
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from schemas import LaggedFrame, Priority, encode
+from server.hub.wsframe import text_frame
+
+CONTROL = len(Priority)
+"""Rank of replies queued among pushes (subscribe): above CRITICAL, never dropped."""
+
+
+class Verdict(enum.Enum):
+    QUEUED = "queued"
+    DROPPED = "dropped"
+    OVERFLOW = "overflow"
+
+
+@dataclass(slots=True)
+class _Entry:
+    rank: int
+    frame: bytes
+    alive: bool = True
+
+
+class Outbox:
+    def __init__(self, max_bytes: int, max_drops: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_drops = max_drops
+        self.queued_bytes = 0
+        self.dropped = 0
+        """Drops over the connection's life."""
+        self._queue: deque[_Entry] = deque()
+        self._by_rank: list[deque[_Entry]] = [deque() for _ in range(CONTROL + 1)]
+        self._unreported = 0
+        self._strikes = 0
+
+    def __len__(self) -> int:
+        return self.queued_bytes
+
+    def push(self, frame: bytes, rank: int) -> Verdict:
+        """Queue `frame`, making room by dropping lower-ranked frames if needed."""
+        size = len(frame)
+        while rank < CONTROL and self.queued_bytes + size > self.max_bytes:
+            if not self._evict_below(rank):
+                return self._drop()
+        entry = _Entry(rank, frame)
+        self._queue.append(entry)
+        self._by_rank[rank].append(entry)
+        self.queued_bytes += size
+        return Verdict.OVERFLOW if self._strikes > self.max_drops else Verdict.QUEUED
+
+    def take(self) -> bytes:
+        """Everything queued, in order, as one buffer (a `lagged` frame first if
+        pushes were dropped since the last take); the queue is left empty."""
+        parts = [e.frame for e in self._queue if e.alive]
+        if self._unreported:
+            parts.insert(0, text_frame(encode(LaggedFrame(dropped=self._unreported))))
+        self._queue.clear()
+        for by_rank in self._by_rank:
+            by_rank.clear()
+        self.queued_bytes = self._unreported = self._strikes = 0
+        return b"".join(parts)
+
+    def _evict_below(self, rank: int) -> bool:
+        for lower in range(rank):
+            if self._by_rank[lower]:
+                victim = self._by_rank[lower].popleft()
+                victim.alive = False
+                self.queued_bytes -= len(victim.frame)
+                self._count_drop()
+                return True
+        return False
+
+    def _drop(self) -> Verdict:
+        self._count_drop()
+        return Verdict.OVERFLOW if self._strikes > self.max_drops else Verdict.DROPPED
+
+    def _count_drop(self) -> None:
+        self.dropped += 1
+        self._unreported += 1
+        self._strikes += 1
