@@ -5,18 +5,30 @@ from client.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     ConnectionLostError,
     KaizenError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RateLimitedError,
     ServerError,
     TransportError,
     UnavailableError,
 )
 from client.socket import KaizenSocket, SocketState
+from client.subscription import Subscription, SubscriptionState
 from client.sync import SyncKaizenClient
-from schemas import ConfidenceLevel, Interaction, LearningType
+from schemas import (
+    ConfidenceLevel,
+    Interaction,
+    Knowledge,
+    KnowledgeType,
+    LearningType,
+    Priority,
+    Published,
+    PushFrame,
+)
 
 __all__ = [
     "APIError",
@@ -24,17 +36,26 @@ __all__ = [
     "BadRequestError",
     "ClientState",
     "ConfidenceLevel",
+    "ConflictError",
     "ConnectionLostError",
     "Interaction",
     "KaizenClient",
     "KaizenError",
     "KaizenSocket",
+    "Knowledge",
+    "KnowledgeType",
     "LearningType",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "Priority",
+    "Published",
+    "PushFrame",
+    "RateLimitedError",
     "ServerError",
     "SocketState",
+    "Subscription",
+    "SubscriptionState",
     "SyncKaizenClient",
     "TransportError",
     "UnavailableError",

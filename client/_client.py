@@ -7,10 +7,12 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from client._build import local
 from client._http import call
-from client.errors import BadRequestError, KaizenError
+from client._hub import HubMethods
+from client.errors import KaizenError
 from client.socket import KaizenSocket
 from schemas import (
     ConfidenceLevel,
@@ -34,23 +36,13 @@ from schemas import (
 M = TypeVar("M", bound=BaseModel)
 
 
-def _local(model: type[M], **fields: Any) -> M:
-    """Build a request model here, raising the SDK's BadRequestError (not
-    pydantic's) when the arguments cannot make a valid request."""
-    try:
-        return model(**fields)
-    except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
-        raise BadRequestError("invalid_request", str(exc), {"errors": errors}, None) from None
-
-
 class ClientState(enum.Enum):
     NEW = "new"
     OPEN = "open"
     CLOSED = "closed"
 
 
-class KaizenClient:
+class KaizenClient(HubMethods):
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
@@ -126,7 +118,7 @@ class KaizenClient:
         session_id: str | None = None,
     ) -> int:
         """Record one interaction (seed 003's record_interaction); returns its id once stored."""
-        item = _local(
+        item = local(
             Interaction,
             agent_type=agent_type,
             task_description=task_description,
@@ -144,7 +136,7 @@ class KaizenClient:
 
     async def record_interactions(self, items: Sequence[Interaction]) -> list[int]:
         """Record a batch atomically; returns the ids in order."""
-        body = encode(_local(InteractionBatch, interactions=list(items)), exclude_none=True)
+        body = encode(local(InteractionBatch, interactions=list(items)), exclude_none=True)
         result = await self._call("POST", "/interactions", RecordResult, body=body)
         return result.ids
 
@@ -188,7 +180,7 @@ class KaizenClient:
         limit: int = 10,
         cursor: str | None = None,
     ) -> Page[ScoredLearning]:
-        query = _local(
+        query = local(
             LearningsQuery,
             task=task,
             agent_type=agent_type,
@@ -206,7 +198,7 @@ class KaizenClient:
     # -- tokens ----------------------------------------------------------------
 
     async def create_token(self, agent: str, *, tenant: str | None = None) -> TokenCreated:
-        body = encode(_local(TokenCreate, agent=agent, tenant=tenant), exclude_none=True)
+        body = encode(local(TokenCreate, agent=agent, tenant=tenant), exclude_none=True)
         return await self._call("POST", "/tokens", TokenCreated, body=body)
 
     async def list_tokens(self, *, limit: int = 100, cursor: str | None = None) -> Page[TokenInfo]:

@@ -48,6 +48,14 @@ class PayloadTooLargeError(APIError):
     """The body, frame or batch is over the server's limits."""
 
 
+class ConflictError(APIError):
+    """The resource already exists (a channel with that name)."""
+
+
+class RateLimitedError(APIError):
+    """Too many publishes; `details["retry_after_s"]` says how long to wait."""
+
+
 class UnavailableError(APIError):
     """The server is shutting down."""
 
@@ -66,6 +74,8 @@ _BY_CODE: dict[str, type[APIError]] = {
     "not_found": NotFoundError,
     "payload_too_large": PayloadTooLargeError,
     "batch_too_large": PayloadTooLargeError,
+    "conflict": ConflictError,
+    "rate_limited": RateLimitedError,
     "unavailable": UnavailableError,
 }
 

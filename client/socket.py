@@ -5,6 +5,11 @@ When the connection drops, requests in flight fail with `ConnectionLostError`
 (they may have been applied), and the socket reconnects in the background with
 exponential backoff and full jitter (AWS Architecture Blog, "Exponential Backoff
 and Jitter", 2015): sleep uniform(0, min(cap, base · 2^attempt)).
+
+Subscriptions survive reconnects: the socket keeps the last offset and epoch it
+saw on each channel and resubscribes with them as `since`, so the server replays
+the gap; a push at or below a channel's last offset (same epoch) is a duplicate
+and is dropped.
 """
 
 import asyncio
@@ -17,21 +22,30 @@ from typing import Any, TypeVar
 import aiohttp
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from client._channels import matches
 from client.errors import ConnectionLostError, KaizenError, TransportError, error_for
+from client.subscription import Subscription
 from schemas import (
     ErrorFrame,
     HelloFrame,
     Interaction,
+    LaggedFrame,
     LearningsOp,
     LearningsQuery,
     LearningsReply,
     Page,
     PingOp,
     PongReply,
+    PushFrame,
     RecordOp,
     RecordReply,
     ScoredLearning,
     ServerFrame,
+    StreamPosition,
+    SubscribeOp,
+    SubscribeReply,
+    UnsubscribeOp,
+    UnsubscribeReply,
     encode,
 )
 
@@ -69,6 +83,10 @@ class KaizenSocket:
         self.state = SocketState.IDLE
         self.hello: HelloFrame | None = None
         self.connects = 0
+        self.positions: dict[str, StreamPosition] = {}
+        """The last offset seen on each channel, with its epoch."""
+        self._subs: dict[str, Subscription] = {}
+        self._chores: set[asyncio.Task[None]] = set()
 
     async def connect(self) -> HelloFrame:
         """Open the connection (once) and wait for the server's hello. Safe to cancel."""
@@ -92,6 +110,45 @@ class KaizenSocket:
     async def ping(self) -> None:
         await self._request(PingOp(id=self._next_id(), op="ping"), PongReply)
 
+    async def request(self, frame: Any, reply_type: type[R]) -> R:
+        """Send any client frame (its `id` is filled in) and wait for its reply."""
+        return await self._request(frame.model_copy(update={"id": self._next_id()}), reply_type)
+
+    async def subscribe(self, sub: Subscription) -> None:
+        """Subscribe `sub` (live only: it starts from now). Replaces a subscription
+        to the same channel or pattern. Safe to cancel."""
+        self._subs[sub.channel] = sub
+        await self._send_subscribe(sub, None)
+
+    async def unsubscribe(self, sub: Subscription) -> None:
+        if self._subs.get(sub.channel) is sub:
+            del self._subs[sub.channel]
+            frame = UnsubscribeOp(id=self._next_id(), op="unsubscribe", channel=sub.channel)
+            await self._request(frame, UnsubscribeReply)
+
+    async def _send_subscribe(
+        self, sub: Subscription, since: dict[str, StreamPosition] | None
+    ) -> None:
+        fields = sub.request.model_dump(exclude={"since"})
+        frame = SubscribeOp.model_construct(
+            id=self._next_id(), op="subscribe", since=since, **fields
+        )
+        reply = await self._request(frame, SubscribeReply)
+        for channel, position in reply.data.positions.items():
+            known = self.positions.get(channel)
+            if known is None or known.epoch != position.epoch or channel in reply.data.lost:
+                self.positions[channel] = position
+        sub._replied(reply.data)
+
+    async def _resubscribe(self) -> None:
+        """After a reconnect: subscribe again from the last offsets seen."""
+        for sub in list(self._subs.values()):
+            since = {c: p for c, p in self.positions.items() if matches(sub.channel, c)}
+            try:
+                await self._send_subscribe(sub, since)
+            except KaizenError:
+                return  # lost again: the next reconnect retries
+
     def _next_id(self) -> str:
         return str(next(self._ids))
 
@@ -105,8 +162,10 @@ class KaizenSocket:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._fail_pending(ConnectionLostError("socket closed"))
+        for sub in list(self._subs.values()):
+            sub._end()
 
-    async def _request(self, frame: RecordOp | LearningsOp | PingOp, reply_type: type[R]) -> R:
+    async def _request(self, frame: Any, reply_type: type[R]) -> R:
         """Send a frame and wait for its reply. Cancelling abandons the reply, not the request."""
         await self.connect()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -139,6 +198,8 @@ class KaizenSocket:
             try:
                 await self._connect_once()
                 attempt = 0
+                if self._subs and self.connects > 1:
+                    self._spawn(self._resubscribe())
                 await self._read()
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status in (401, 403):
@@ -179,7 +240,28 @@ class KaizenSocket:
                 continue  # a frame type or field from a newer server: skip it
             self._dispatch(frame)
 
+    def _spawn(self, chore: Any) -> None:
+        task = asyncio.create_task(chore)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    def _on_push(self, push: PushFrame) -> None:
+        known = self.positions.get(push.channel)
+        if known is not None and known.epoch == push.epoch and push.offset <= known.offset:
+            return
+        self.positions[push.channel] = StreamPosition(offset=push.offset, epoch=push.epoch)
+        for sub in self._subs.values():
+            if matches(sub.channel, push.channel) and sub.wants(push):
+                sub._deliver(push)
+
     def _dispatch(self, frame: Any) -> None:
+        if isinstance(frame, PushFrame):
+            self._on_push(frame)
+            return
+        if isinstance(frame, LaggedFrame):
+            for sub in self._subs.values():
+                sub.lagged += frame.dropped
+            return
         request_id = getattr(frame, "id", None)
         future = self._pending.get(request_id) if isinstance(request_id, str) else None
         if future is None or future.done():

@@ -1,0 +1,203 @@
+"""The knowledge hub's SDK methods (seed 003: share_knowledge, share_solution,
+subscribe_to_channel, query_knowledge, broadcast_discovery, vote_useful,
+mark_as_applied, get_popular_knowledge), mixed into `KaizenClient`."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel
+
+from client._build import local
+from client._http import call
+from client.socket import KaizenSocket
+from client.subscription import OnLost, OnMessage, Subscription
+from schemas import (
+    ChannelCreate,
+    ChannelInfo,
+    DiscoveryDraft,
+    Endorsement,
+    Engagement,
+    Knowledge,
+    KnowledgeDraft,
+    KnowledgeQuery,
+    KnowledgeType,
+    Page,
+    PopularQuery,
+    Priority,
+    Published,
+    SolutionDraft,
+    encode,
+)
+from schemas import Subscription as SubscriptionRequest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class HubMethods:
+    """Needs `_call`, `session` and `socket` from the client it is mixed into."""
+
+    async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
+        raise NotImplementedError
+
+    @property
+    def socket(self) -> KaizenSocket:
+        raise NotImplementedError
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        raise NotImplementedError
+
+    async def share_knowledge(
+        self,
+        *,
+        knowledge_type: KnowledgeType | str,
+        title: str,
+        content: str = "",
+        context: dict[str, Any] | None = None,
+        priority: Priority | str = Priority.MEDIUM,
+        tags: Iterable[str] = (),
+        channel: str | None = None,
+        source_agent: str | None = None,
+    ) -> Published:
+        """Publish; returns once stored, with the message's channel offset."""
+        draft = local(
+            KnowledgeDraft,
+            knowledge_type=KnowledgeType(knowledge_type),
+            title=title,
+            content=content,
+            context=context or {},
+            priority=Priority(priority),
+            tags=sorted(set(tags)),
+            channel=channel,
+            source_agent=source_agent,
+        )
+        return await self._publish("/knowledge", draft)
+
+    async def share_solution(
+        self,
+        problem: str,
+        solution: str,
+        context: dict[str, Any] | None = None,
+        *,
+        tags: Iterable[str] = (),
+        priority: Priority | str = Priority.MEDIUM,
+        source_agent: str | None = None,
+    ) -> Published:
+        draft = local(
+            SolutionDraft,
+            problem=problem,
+            solution=solution,
+            context=context or {},
+            tags=sorted(set(tags)),
+            priority=Priority(priority),
+            source_agent=source_agent,
+        )
+        return await self._publish("/knowledge/solutions", draft)
+
+    async def broadcast_discovery(
+        self,
+        title: str,
+        content: str = "",
+        *,
+        context: dict[str, Any] | None = None,
+        tags: Iterable[str] = (),
+        source_agent: str | None = None,
+    ) -> Published:
+        """Publish to `general` at HIGH priority."""
+        draft = local(
+            DiscoveryDraft,
+            title=title,
+            content=content,
+            context=context or {},
+            tags=sorted(set(tags)),
+            source_agent=source_agent,
+        )
+        return await self._publish("/knowledge/discoveries", draft)
+
+    def subscribe(
+        self,
+        channel: str,
+        *,
+        min_priority: Priority | str = Priority.LOW,
+        types: Sequence[KnowledgeType | str] | None = None,
+        on_message: OnMessage | None = None,
+        on_lost: OnLost | None = None,
+    ) -> Subscription:
+        """A subscription over the WebSocket, started by `async for`, `async with`
+        or `await sub.start()`; with `on_message`, each push is also handed to it,
+        in order. Recovery after reconnects needs nothing from the caller."""
+        request = local(
+            SubscriptionRequest,
+            channel=channel,
+            min_priority=Priority(min_priority),
+            types=[KnowledgeType(t) for t in types] if types is not None else None,
+        )
+        return Subscription(self.socket, request, on_message, on_lost)
+
+    async def subscribe_to_channel(
+        self, channel: str, *, min_priority: Priority | str = Priority.LOW
+    ) -> Subscription:
+        """seed 003's subscribe_to_channel: a started subscription."""
+        sub = self.subscribe(channel, min_priority=min_priority)
+        await sub.start()
+        return sub
+
+    async def query_knowledge(
+        self,
+        query: str | None = None,
+        *,
+        min_priority: Priority | str = Priority.LOW,
+        type: KnowledgeType | str | None = None,
+        tags: Iterable[str] = (),
+        channel: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[Knowledge]:
+        q = local(
+            KnowledgeQuery,
+            query=query,
+            min_priority=min_priority,
+            type=type,
+            tags=",".join(tags) or None,
+            channel=channel,
+            limit=limit,
+            cursor=cursor,
+        )
+        params = q.model_dump(mode="json", exclude_none=True)
+        return await self._call("GET", "/knowledge", Page[Knowledge], params=params)
+
+    async def get_knowledge(self, knowledge_id: int) -> Knowledge:
+        return await self._call("GET", f"/knowledge/{knowledge_id}", Knowledge)
+
+    async def vote_useful(self, knowledge_id: int, agent: str | None = None) -> Engagement:
+        """One vote per agent: a second one is not counted (`counted` is False)."""
+        body = encode(local(Endorsement, agent=agent), exclude_none=True)
+        return await self._call("POST", f"/knowledge/{knowledge_id}/vote", Engagement, body=body)
+
+    async def mark_as_applied(self, knowledge_id: int, agent: str | None = None) -> Engagement:
+        body = encode(local(Endorsement, agent=agent), exclude_none=True)
+        path = f"/knowledge/{knowledge_id}/applied"
+        return await self._call("POST", path, Engagement, body=body)
+
+    async def get_popular_knowledge(
+        self, limit: int = 10, *, channel: str | None = None
+    ) -> list[Knowledge]:
+        q = local(PopularQuery, limit=limit, channel=channel)
+        params = q.model_dump(mode="json", exclude_none=True)
+        page = await self._call("GET", "/knowledge/popular", Page[Knowledge], params=params)
+        return page.items
+
+    async def channels(self) -> list[ChannelInfo]:
+        return (await self._call("GET", "/channels", Page[ChannelInfo])).items
+
+    async def create_channel(self, name: str) -> ChannelInfo:
+        body = encode(local(ChannelCreate, name=name))
+        return await self._call("POST", "/channels", ChannelInfo, body=body)
+
+    async def delete_channel(self, name: str) -> None:
+        await call(self.session, "DELETE", f"/channels/{name}", None)
+
+    async def _publish(self, path: str, draft: BaseModel) -> Published:
+        body = encode(draft, exclude_none=True)
+        return await self._call("POST", path, Published, body=body)
