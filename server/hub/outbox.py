@@ -4,7 +4,8 @@ Frames queue here between flushes; a flush takes them all as one buffer for one
 transport write. The queue is bounded in bytes. When a push does not fit, the
 lowest-priority pushes go first, oldest first; a push that outranks nothing queued
 is itself dropped. Every drop is reported to the client by a `lagged` frame before
-the next write. A connection that keeps dropping (more than `max_drops` since its
+the next write. Nothing is evicted for a push that would not fit even then. A
+connection that keeps dropping (more than `max_drops` since its
 queue last emptied) is too slow: `push` says OVERFLOW and the caller closes it.
 """
 
@@ -41,6 +42,7 @@ class Outbox:
         """Drops over the connection's life."""
         self._queue: deque[_Entry] = deque()
         self._by_rank: list[deque[_Entry]] = [deque() for _ in range(CONTROL + 1)]
+        self._rank_bytes = [0] * (CONTROL + 1)
         self._unreported = 0
         self._strikes = 0
 
@@ -50,12 +52,16 @@ class Outbox:
     def push(self, frame: bytes, rank: int) -> Verdict:
         """Queue `frame`, making room by dropping lower-ranked frames if needed."""
         size = len(frame)
-        while rank < CONTROL and self.queued_bytes + size > self.max_bytes:
-            if not self._evict_below(rank):
-                return self._drop()
+        if rank < CONTROL and self.queued_bytes + size > self.max_bytes:
+            evictable = sum(self._rank_bytes[:rank])
+            if self.queued_bytes - evictable + size > self.max_bytes:
+                return self._drop()  # evicting would not make room: keep what is queued
+            while self.queued_bytes + size > self.max_bytes:
+                self._evict_below(rank)
         entry = _Entry(rank, frame)
         self._queue.append(entry)
         self._by_rank[rank].append(entry)
+        self._rank_bytes[rank] += size
         self.queued_bytes += size
         return Verdict.OVERFLOW if self._strikes > self.max_drops else Verdict.QUEUED
 
@@ -68,18 +74,18 @@ class Outbox:
         self._queue.clear()
         for by_rank in self._by_rank:
             by_rank.clear()
+        self._rank_bytes = [0] * (CONTROL + 1)
         self.queued_bytes = self._unreported = self._strikes = 0
         return b"".join(parts)
 
-    def _evict_below(self, rank: int) -> bool:
-        for lower in range(rank):
-            if self._by_rank[lower]:
-                victim = self._by_rank[lower].popleft()
-                victim.alive = False
-                self.queued_bytes -= len(victim.frame)
-                self._count_drop()
-                return True
-        return False
+    def _evict_below(self, rank: int) -> None:
+        """Drop the oldest frame of the lowest rank below `rank` (one exists)."""
+        lower = next(r for r in range(rank) if self._by_rank[r])
+        victim = self._by_rank[lower].popleft()
+        victim.alive = False
+        self._rank_bytes[lower] -= len(victim.frame)
+        self.queued_bytes -= len(victim.frame)
+        self._count_drop()
 
     def _drop(self) -> Verdict:
         self._count_drop()

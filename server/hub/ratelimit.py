@@ -3,6 +3,10 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+EPSILON = 1e-9
+"""Float slack: after waiting exactly the time `take` named, the refill may land a
+hair under one token (rounding), and must still count as one."""
+
 
 @dataclass(slots=True)
 class TokenBucket:
@@ -25,7 +29,7 @@ class TokenBucket:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        if self.tokens >= 1 - EPSILON:
+            self.tokens = max(self.tokens - 1, 0.0)
             return 0.0
         return (1 - self.tokens) / self.rate

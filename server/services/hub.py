@@ -13,6 +13,7 @@ gap, no duplicate (docs/protocol.md, "Recovery").
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -143,7 +144,8 @@ class HubService:
             self._buckets[key] = bucket
         wait = bucket.take()
         if wait:
-            raise RateLimited("publish rate limit", retry_after_s=round(wait, 3))
+            retry = math.ceil(wait * 1000) / 1000  # rounded up: waiting that long is enough
+            raise RateLimited("publish rate limit", retry_after_s=retry)
 
     def _encode(self, source: str, draft: KnowledgeDraft) -> tuple[bytes, float]:
         """The message's encoding minus its id (assigned later), checked for size."""
