@@ -12,7 +12,7 @@ async def test_lexical_search_ranks_the_better_match_first(kz: KaizenClient) -> 
     )
     await kz.share_knowledge(knowledge_type="SOLUTION", title="Sorting hats", content="wizards")
     page = await kz.query_knowledge("sorting algorithm")
-    assert [k.id for k in page.items][0] == best.id
+    assert page.items[0].id == best.id
     assert all("ort" in (k.title + k.content).lower() for k in page.items)
     assert len(page.items) == 2
 
