@@ -682,18 +682,28 @@ def test_recoverable_means_a_gapless_replay_within_history(
 
 
 def test_after_replay_keeps_only_what_the_replay_did_not_deliver() -> None:
-    assert after_replay([3, 5, 6, 7], 5) == [2, 3]
-    assert after_replay([3, 4], 5) == []
-    assert after_replay([], 5) == []
-    assert after_replay([6, 7], 5) == [0, 1]
+    def on(channel: str, offsets: list[int]) -> list[tuple[str, int]]:
+        return [(channel, o) for o in offsets]
+
+    assert after_replay(on("c", [3, 5, 6, 7]), {"c": 5}) == [2, 3]
+    assert after_replay(on("c", [3, 4]), {"c": 5}) == []
+    assert after_replay([], {"c": 5}) == []
+    assert after_replay(on("c", [6, 7]), {"c": 5}) == [0, 1]
+    assert after_replay([("a", 2), ("b", 2), ("new", 1)], {"a": 1, "b": 2}) == [0, 2]
 
 
-@given(st.lists(st.integers(0, 100), max_size=20), st.integers(0, 100))
-def test_after_replay_partitions_the_buffer(buffered: list[int], last: int) -> None:
-    keep = after_replay(buffered, last)
+@given(
+    st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 100)), max_size=20),
+    st.dictionaries(st.sampled_from("abc"), st.integers(0, 100)),
+)
+def test_after_replay_partitions_the_buffer(
+    held: list[tuple[str, int]], replayed_to: dict[str, int]
+) -> None:
+    keep = after_replay(held, replayed_to)
     assert keep == sorted(keep)
-    assert all(buffered[i] > last for i in keep)
-    assert all(buffered[i] <= last for i in range(len(buffered)) if i not in keep)
+    assert all(held[i][1] > replayed_to.get(held[i][0], 0) for i in keep)
+    skipped = [i for i in range(len(held)) if i not in keep]
+    assert all(held[i][1] <= replayed_to.get(held[i][0], 0) for i in skipped)
 
 
 # -- popularity ---------------------------------------------------------------------

@@ -20,7 +20,8 @@ def recoverable(
     return first_kept == since + 1 and since + 1 > tip - history_size
 
 
-def after_replay(buffered: list[int], last_replayed: int) -> list[int]:
-    """Indexes of the live offsets buffered during a replay that still need
-    delivering: those past the replay's last offset, so none comes twice."""
-    return [i for i, offset in enumerate(buffered) if offset > last_replayed]
+def after_replay(held: list[tuple[str, int]], replayed_to: dict[str, int]) -> list[int]:
+    """Indexes of the live (channel, offset)s held during a replay that still need
+    delivering: those past the offset their channel was replayed to, so none comes
+    twice."""
+    return [i for i, (channel, offset) in enumerate(held) if offset > replayed_to.get(channel, 0)]

@@ -308,9 +308,8 @@ class HubService:
 
     def _go_live(self, sub: Sub, tips: dict[str, int]) -> None:
         held, sub.buffer = sub.buffer or [], None
-        for d in held:
-            if after_replay([d.offset], tips.get(d.channel, 0)):
-                self.fanout.push(sub.peer, d.frame, d.rank)
+        for i in after_replay([(d.channel, d.offset) for d in held], tips):
+            self.fanout.push(sub.peer, held[i].frame, held[i].rank)
 
     # -- retention -------------------------------------------------------------
 
