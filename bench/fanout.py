@@ -112,7 +112,31 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
-class KaizenPublisher:
+class _Pipelined:
+    """What both publishers share: one connection, its ack counts, raw writes."""
+
+    conn: WsConn | RespConn
+
+    @property
+    def acked(self) -> int:
+        return self.conn.acked
+
+    @property
+    def errors(self) -> int:
+        return self.conn.errors
+
+    @property
+    def first_error(self) -> str | None:
+        return self.conn.first_error
+
+    def send(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class KaizenPublisher(_Pipelined):
     """Pipelined `publish` ops on one WebSocket; the content field is the padding."""
 
     def __init__(self, conn: WsConn, channel: str) -> None:
@@ -128,18 +152,6 @@ class KaizenPublisher:
         if reply.get("type") != "reply":
             print(f"  create_channel {channel}: {reply.get('error')} (carrying on)")
         return cls(conn, channel)
-
-    @property
-    def acked(self) -> int:
-        return self.conn.acked
-
-    @property
-    def errors(self) -> int:
-        return self.conn.errors
-
-    @property
-    def first_error(self) -> str | None:
-        return self.conn.first_error
 
     def fit(self, size: int, unpadded_wire: float) -> None:
         """Pad so a push is `size` bytes on the wire, header included: a push
@@ -158,14 +170,8 @@ class KaizenPublisher:
             % (self.seq, self.pad, t_ns, self.channel)
         )
 
-    def send(self, data: bytes) -> None:
-        self.conn.write(data)
 
-    def close(self) -> None:
-        self.conn.close()
-
-
-class RedisPublisher:
+class RedisPublisher(_Pipelined):
     """Pipelined PUBLISH on one connection; the payload is `{"t":ns,"p":"xx..."}`."""
 
     def __init__(self, conn: RespConn, channel: str) -> None:
@@ -176,18 +182,6 @@ class RedisPublisher:
     @classmethod
     async def open(cls, system: System, channel: str) -> "RedisPublisher":
         return cls(await open_resp(system.host, system.port, channel.encode()), channel)
-
-    @property
-    def acked(self) -> int:
-        return self.conn.acked
-
-    @property
-    def errors(self) -> int:
-        return self.conn.errors
-
-    @property
-    def first_error(self) -> str | None:
-        return self.conn.first_error
 
     def fit(self, size: int, unpadded_wire: float) -> None:
         """RESP framing is known, so the padding is computed, not calibrated."""
@@ -206,12 +200,6 @@ class RedisPublisher:
 
     def message(self, t_ns: int) -> bytes:
         return resp_command(b"PUBLISH", self.channel, self._payload(t_ns, self.pad))
-
-    def send(self, data: bytes) -> None:
-        self.conn.write(data)
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 async def open_publisher(system: System, channel: str) -> Publisher:
