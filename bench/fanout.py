@@ -51,6 +51,7 @@ import uvloop
 from bench.common import cpu_seconds, percentile, start_server, table, write_results
 from bench.lean import (
     RespConn,
+    Tally,
     WorkerSpec,
     WsConn,
     message_head,
@@ -234,17 +235,8 @@ async def wait_acks(pub: Publisher, answered: int, timeout_s: float = 30.0) -> N
 
 
 @dataclass
-class Counts:
+class Counts(Tally):
     """What all subscriber processes have counted, merged."""
-
-    deliveries: int = 0
-    lagged: int = 0
-    closed: int = 0
-    last_ns: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    wire_bytes: int = 0
-    wire_frames: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def add(self, part: dict[str, Any]) -> None:
         self.deliveries += part["deliveries"]

@@ -8,7 +8,6 @@ import orjson
 
 from schemas import Engagement, Knowledge, KnowledgeQuery, Page, PopularQuery
 from server.errors import InvalidRequest, NotFound
-from server.hub.names import is_pattern
 from server.hub.popularity import popularity
 from server.services.auth import Principal
 from server.services.channels import ChannelBook
@@ -102,9 +101,6 @@ class KnowledgeService:
     async def _names(self, tenant: str, pattern: str | None) -> list[str] | None:
         if pattern is None:
             return None
-        if not is_pattern(pattern):
-            await self._channels.get(tenant, pattern)
-            return [pattern]
         return [c.name for c in await self._channels.matching(tenant, pattern)]
 
     async def _existing(self, tenant: str, knowledge_id: int) -> StoredMessage:

@@ -167,13 +167,12 @@ class HubStore:
     async def prune(self, cuts: list[tuple[str, str, int]]) -> None:
         """Delete each (tenant, channel)'s messages up to its offset, remembering
         the channel's last offset so offsets keep growing after a full prune."""
-        keys = [(t, c, seq) for t, c, seq in cuts]
         await self._writer().submit(
             [
                 (sql.SAVE_LAST_SEQ, [(seq, t, c) for t, c, seq in cuts]),
-                (sql.PRUNE_FTS, keys),
-                (sql.PRUNE_VOTES, keys),
-                (sql.PRUNE, keys),
+                (sql.PRUNE_FTS, cuts),
+                (sql.PRUNE_VOTES, cuts),
+                (sql.PRUNE, cuts),
             ]
         )
 
