@@ -12,19 +12,15 @@ from pydantic import BaseModel
 from client._build import local
 from client._http import call
 from client._hub import HubMethods
+from client._learning import LearningMethods
 from client.errors import KaizenError
 from client.socket import KaizenSocket
 from schemas import (
-    ConfidenceLevel,
     Health,
     Interaction,
     InteractionBatch,
-    Learning,
-    LearningsQuery,
-    LearningType,
     Page,
     RecordResult,
-    ScoredLearning,
     Stats,
     StoredInteraction,
     TokenCreate,
@@ -42,7 +38,7 @@ class ClientState(enum.Enum):
     CLOSED = "closed"
 
 
-class KaizenClient(HubMethods):
+class KaizenClient(LearningMethods, HubMethods):
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
@@ -150,50 +146,6 @@ class KaizenClient(HubMethods):
         return await self._call("GET", "/interactions", Page[StoredInteraction], params=params)
 
     # -- learnings -------------------------------------------------------------
-
-    async def get_relevant_learnings(
-        self,
-        task_description: str | None = None,
-        *,
-        agent_type: str | None = None,
-        min_confidence: ConfidenceLevel | str = ConfidenceLevel.LOW,
-        type: LearningType | str | None = None,
-        limit: int = 10,
-    ) -> list[ScoredLearning]:
-        """The learnings that best fit a task, best first (seed 003's get_relevant_learnings)."""
-        page = await self.learnings(
-            task=task_description,
-            agent_type=agent_type,
-            min_confidence=min_confidence,
-            type=type,
-            limit=limit,
-        )
-        return page.items
-
-    async def learnings(
-        self,
-        *,
-        task: str | None = None,
-        agent_type: str | None = None,
-        min_confidence: ConfidenceLevel | str = ConfidenceLevel.LOW,
-        type: LearningType | str | None = None,
-        limit: int = 10,
-        cursor: str | None = None,
-    ) -> Page[ScoredLearning]:
-        query = local(
-            LearningsQuery,
-            task=task,
-            agent_type=agent_type,
-            min_confidence=min_confidence,
-            type=type,
-            limit=limit,
-            cursor=cursor,
-        )
-        params = query.model_dump(mode="json", exclude_none=True)
-        return await self._call("GET", "/learnings", Page[ScoredLearning], params=params)
-
-    async def get_learning(self, learning_id: int) -> Learning:
-        return await self._call("GET", f"/learnings/{learning_id}", Learning)
 
     # -- tokens ----------------------------------------------------------------
 

@@ -1,11 +1,14 @@
 """The contract between the Kaizen server and its clients: every HTTP body and
 WebSocket frame is one of these pydantic models, encoded with orjson."""
 
+from schemas.anomalies import AnomaliesQuery, Anomaly, AnomalyReason
 from schemas.codec import encode
 from schemas.common import ListQuery, Page
 from schemas.enums import ConfidenceLevel, ErrorCode, LearningType
 from schemas.errors import ErrorBody, ErrorDetail
 from schemas.frames import (
+    AnomaliesOp,
+    AnomaliesReply,
     AnyOp,
     AppliedOp,
     BroadcastDiscoveryOp,
@@ -18,11 +21,14 @@ from schemas.frames import (
     EngagementReply,
     ErrorFrame,
     GetKnowledgeOp,
+    GetLearningOp,
     HelloFrame,
     HubOp,
     KnowledgePageReply,
     KnowledgeReply,
     LaggedFrame,
+    LearningOp,
+    LearningReply,
     LearningsOp,
     LearningsReply,
     Limits,
@@ -37,6 +43,8 @@ from schemas.frames import (
     RecordReply,
     ServerFrame,
     ShareSolutionOp,
+    StatsOp,
+    StatsReply,
     SubscribeOp,
     SubscribeReply,
     UnsubscribeOp,
@@ -74,14 +82,36 @@ from schemas.interactions import (
     RecordResult,
     StoredInteraction,
 )
-from schemas.learnings import Learning, LearningsQuery, ScoredLearning
-from schemas.system import Counts, ExtractorStats, Health, HubStats, Stats, WriterStats
+from schemas.learnings import (
+    Gain,
+    Learning,
+    LearningsQuery,
+    LearningStatus,
+    MatchReason,
+    Scope,
+    ScoredLearning,
+    Trigger,
+)
+from schemas.system import (
+    Counts,
+    ExtractorStats,
+    Health,
+    HubStats,
+    LearningStats,
+    Stats,
+    WriterStats,
+)
 from schemas.tokens import TokenCreate, TokenCreated, TokenInfo
 
 __all__ = [
     "CHANNEL_NAME_RE",
     "CHANNEL_PATTERN_RE",
     "CLOSE_SLOW_CONSUMER",
+    "AnomaliesOp",
+    "AnomaliesQuery",
+    "AnomaliesReply",
+    "Anomaly",
+    "AnomalyReason",
     "AnyOp",
     "AppliedOp",
     "BroadcastDiscoveryOp",
@@ -104,7 +134,9 @@ __all__ = [
     "ErrorDetail",
     "ErrorFrame",
     "ExtractorStats",
+    "Gain",
     "GetKnowledgeOp",
+    "GetLearningOp",
     "Health",
     "HelloFrame",
     "HubLimits",
@@ -121,12 +153,17 @@ __all__ = [
     "KnowledgeType",
     "LaggedFrame",
     "Learning",
+    "LearningOp",
+    "LearningReply",
+    "LearningStats",
+    "LearningStatus",
     "LearningType",
     "LearningsOp",
     "LearningsQuery",
     "LearningsReply",
     "Limits",
     "ListQuery",
+    "MatchReason",
     "Page",
     "PingOp",
     "PongReply",
@@ -142,11 +179,14 @@ __all__ = [
     "RecordReply",
     "RecordRequest",
     "RecordResult",
+    "Scope",
     "ScoredLearning",
     "ServerFrame",
     "ShareSolutionOp",
     "SolutionDraft",
     "Stats",
+    "StatsOp",
+    "StatsReply",
     "StoredInteraction",
     "StreamPosition",
     "SubscribeOp",
@@ -156,6 +196,7 @@ __all__ = [
     "TokenCreate",
     "TokenCreated",
     "TokenInfo",
+    "Trigger",
     "UnsubscribeOp",
     "UnsubscribeReply",
     "Unsubscribed",

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.anomalies import AnomaliesQuery, Anomaly
 from schemas.common import Page, Strict
 from schemas.errors import ErrorDetail
 from schemas.hub import (
@@ -29,7 +30,8 @@ from schemas.hub import (
     Unsubscribed,
 )
 from schemas.interactions import Interaction, RecordResult
-from schemas.learnings import LearningsQuery, ScoredLearning
+from schemas.learnings import Learning, LearningsQuery, ScoredLearning
+from schemas.system import Stats
 
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -47,6 +49,23 @@ class LearningsOp(Strict):
     id: RequestId
     op: Literal["learnings"]
     query: LearningsQuery
+
+
+class GetLearningOp(Strict):
+    id: RequestId
+    op: Literal["get_learning"]
+    learning_id: int = Field(ge=1)
+
+
+class AnomaliesOp(Strict):
+    id: RequestId
+    op: Literal["anomalies"]
+    query: AnomaliesQuery = Field(default_factory=AnomaliesQuery)
+
+
+class StatsOp(Strict):
+    id: RequestId
+    op: Literal["stats"]
 
 
 class PingOp(Strict):
@@ -146,7 +165,8 @@ HubOp = (
     | CreateChannelOp
     | DeleteChannelOp
 )
-AnyOp = RecordOp | LearningsOp | PingOp | HubOp
+LearningOp = RecordOp | LearningsOp | GetLearningOp | AnomaliesOp | StatsOp | PingOp
+AnyOp = LearningOp | HubOp
 ClientFrame = Annotated[AnyOp, Field(discriminator="op")]
 
 
@@ -177,6 +197,27 @@ class LearningsReply(BaseModel):
     op: Literal["learnings"] = "learnings"
     id: str
     data: Page[ScoredLearning]
+
+
+class LearningReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["get_learning"] = "get_learning"
+    id: str
+    data: Learning
+
+
+class AnomaliesReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["anomalies"] = "anomalies"
+    id: str
+    data: Page[Anomaly]
+
+
+class StatsReply(BaseModel):
+    type: Literal["reply"] = "reply"
+    op: Literal["stats"] = "stats"
+    id: str
+    data: Stats
 
 
 class PongReply(BaseModel):
@@ -244,6 +285,9 @@ class ChannelReply(BaseModel):
 Reply = Annotated[
     RecordReply
     | LearningsReply
+    | LearningReply
+    | AnomaliesReply
+    | StatsReply
     | PongReply
     | PublishReply
     | SubscribeReply

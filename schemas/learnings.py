@@ -1,6 +1,8 @@
 """Learnings: patterns mined from interactions, with their evidence and confidence."""
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -8,27 +10,76 @@ from schemas.common import Cursor, Name, Strict
 from schemas.enums import ConfidenceLevel, LearningType
 
 
+class LearningStatus(StrEnum):
+    ACTIVE = "active"
+    RETIRED = "retired"
+    """Its evidence left the window or decayed away; served again if it returns."""
+
+
+class Trigger(BaseModel):
+    """ERROR_RECOVERY: when `action` fails with `error`, the learning's actions recover."""
+
+    action: str
+    error: str
+
+
+class Gain(BaseModel):
+    """OPTIMIZATION: how much better the learning's actions do than their peers."""
+
+    metric: Literal["completion_time", "iterations"]
+    value: float = Field(description="Fraction saved: 0.4 means 40% less than the peers.")
+    achieved: float = Field(description="Mean of the metric with these actions.")
+    baseline: float = Field(description="Mean of the metric with the peers' actions.")
+
+
+class Scope(BaseModel):
+    clusters: int = Field(description="Task clusters the evidence comes from.")
+    agent_types: int = Field(description="Agent types the evidence comes from.")
+
+
 class Learning(BaseModel):
     id: int
     type: LearningType
-    agent_type: str
+    status: LearningStatus
+    agent_type: str = Field(description='"*" for a best practice held by several agent types.')
     statement: str
     task_example: str = Field(description="A task of the cluster the pattern was mined in.")
-    actions: list[str] = Field(description="The action sequence the pattern is about.")
+    actions: list[str] = Field(description="The action sequence (ERROR_RECOVERY: the recovery).")
+    trigger: Trigger | None = None
+    gain: Gain | None = None
+    scope: Scope
     evidence: list[int] = Field(description="Ids of the latest supporting interactions.")
-    support: int = Field(description="Interactions of this task cluster with this sequence.")
-    successes: int
+    support: float = Field(description="Interactions behind it inside the window, decayed by age.")
+    successes: float = Field(description="Of `support`, the successful ones (decayed).")
     success_rate: float
-    confidence: float = Field(description="Wilson lower bound of the claimed outcome's rate.")
+    confidence: float = Field(description="Wilson lower bound of the claim, on decayed counts.")
     confidence_level: ConfidenceLevel
     avg_completion_time: float | None = None
+    first_seen: datetime
+    last_seen: datetime
     created_at: datetime
     updated_at: datetime
 
 
+class MatchReason(BaseModel):
+    """Why a learning matched a query: the parts of its score."""
+
+    similarity: float = Field(description="Cosine of the query task to the learning's tasks.")
+    similarity_kind: Literal["embedding", "terms"]
+    lexical: float = Field(description="BM25 of the query against the learning, max-normalised.")
+    relevance: float = Field(description="alpha x similarity + (1 - alpha) x lexical.")
+    confidence: float
+    recency: float = Field(description="2^(-age of last evidence / half-life).")
+    agent_weight: float
+    score: float = Field(description="relevance x confidence x recency x agent_weight.")
+    matched_task: str | None = Field(description="The learning's task nearest the query.")
+    matched_terms: list[str] = Field(description="Query terms found in the learning.")
+
+
 class ScoredLearning(Learning):
-    relevance: float = Field(description="Lexical similarity of the query task to the cluster.")
-    score: float = Field(description="relevance x confidence x agent weight.")
+    relevance: float
+    score: float
+    why: MatchReason
 
 
 class LearningsQuery(Strict):
@@ -40,5 +91,6 @@ class LearningsQuery(Strict):
     agent_type: Name | None = None
     type: LearningType | None = None
     min_confidence: ConfidenceLevel = ConfidenceLevel.LOW
+    since: datetime | None = Field(default=None, description="Only learnings seen since then.")
     limit: int = Field(default=10, ge=1, le=100)
     cursor: Cursor | None = None

@@ -1,5 +1,7 @@
 """Health and statistics."""
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 
@@ -24,6 +26,22 @@ class ExtractorStats(BaseModel):
     folded: int
     lag_s: float
     """Age of the oldest committed interaction not yet folded into patterns."""
+
+
+class LearningStats(BaseModel):
+    retrieval: Literal["semantic+lexical", "lexical"]
+    """lexical when the `ml` extra is absent or `embedding_model` is 'none'."""
+    embedding_model: str | None
+    clusters: int
+    """Task clusters across tenants."""
+    indexed: int
+    """Active learnings in the query index, across tenants."""
+    embedded_texts: int
+    embedding_cache_hits: int
+    embedding_batches: int
+    sweeps: int
+    anomalies: int
+    """Anomalies found since start."""
 
 
 class Counts(BaseModel):
@@ -53,3 +71,4 @@ class Stats(BaseModel):
     extractor: ExtractorStats
     websockets: int
     hub: HubStats
+    learning: LearningStats

@@ -8,14 +8,20 @@ context exits) → close the store (store context exits).
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from server.clock import Clock, SystemClock
 from server.errors import ConfigError
-from server.learning.miner import Miner
+from server.learning.claims import ClaimRules
+from server.learning.index import LearningIndex
+from server.learning.miner import Miner, MinerParams
+from server.learning.ranking import RankParams
+from server.learning.window import DAY, Window
+from server.services.alerts import announce_anomalies
 from server.services.auth import AuthMode, AuthService
+from server.services.embedder import Embedder, make_embedder
 from server.services.extractor import Extractor
 from server.services.hub import HubService
 from server.services.knowledge import KnowledgeService
@@ -29,12 +35,16 @@ from server.transport.ws import websocket
 
 log = logging.getLogger("kaizen.app")
 STORE = web.AppKey("store", SqliteStore)
+CLOCK = web.AppKey("clock", Clock)
+EMBEDDER: web.AppKey[Embedder | None] = web.AppKey("embedder")
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[kaizen_middleware])
     app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.append(store_context)
+    app.cleanup_ctx.append(embedder_context)
     app.cleanup_ctx.append(services_context)
     app.on_shutdown.append(close_websockets)
     add_routes(app)
@@ -50,6 +60,7 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
         read_connections=s.read_connections,
         batch_max=s.write_batch_max,
         queue_max=s.write_queue_max,
+        clock=app[CLOCK],
     )
     await store.open()
     app[STORE] = store
@@ -58,8 +69,25 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
     log.info("store closed")
 
 
+async def embedder_context(app: web.Application) -> AsyncIterator[None]:
+    """Load the embedding model (once per process), or run lexical only."""
+    s = app[SETTINGS]
+    embedder = make_embedder(
+        s.embedding_model,
+        device=s.embedding_device,
+        batch_max=s.embedding_batch_max,
+        cache_size=s.embedding_cache_size,
+    )
+    if embedder is not None:
+        await embedder.start()
+    app[EMBEDDER] = embedder
+    yield
+    if embedder is not None:
+        await embedder.close()
+
+
 async def services_context(app: web.Application) -> AsyncIterator[None]:
-    s, store = app[SETTINGS], app[STORE]
+    s, store, clock = app[SETTINGS], app[STORE], app[CLOCK]
     auth = AuthService(store, cache_ttl_s=s.token_cache_ttl_s, require_auth=s.require_auth)
     await auth.start()
     if auth.mode is AuthMode.OPEN and not s.is_loopback:
@@ -67,24 +95,62 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
             f"refusing to serve {s.host} without tokens: anyone could read and write. "
             "Create one with `kaizen token create --tenant T --agent A`, or bind 127.0.0.1."
         )
-    miner = Miner(
-        similarity=s.cluster_similarity, min_support=s.min_support, evidence_max=s.evidence_max
-    )
-    extractor = Extractor(store, miner, interval_s=s.extractor_interval_s)
-    learning = LearningService(
-        store, max_batch=s.max_batch, cross_agent_weight=s.cross_agent_weight
-    )
-    hub = HubService(store.hub, s, time.time)
+    hub = HubService(store.hub, s, clock.now)
     knowledge = KnowledgeService(store.hub, hub.channels)
+    index = LearningIndex()
+    extractor = Extractor(
+        store,
+        Miner(miner_params(s)),
+        index,
+        app[EMBEDDER],
+        clock,
+        interval_s=s.extractor_interval_s,
+        sweep_interval_s=s.sweep_interval_s,
+        announce=lambda found: announce_anomalies(hub, found),
+    )
+    learning = LearningService(
+        store, index, app[EMBEDDER], clock, max_batch=s.max_batch, ranking=rank_params(s)
+    )
     await extractor.start()
     await hub.start()
     app[SERVICES] = Services(s, store, auth, learning, extractor, hub, knowledge)
-    log.info("services started", extra={"auth": auth.mode.value})
+    log.info("services started", extra={"auth": auth.mode.value, "retrieval": learning.retrieval})
     yield
     await hub.stop()
     await extractor.stop()
     await store.drain()
     log.info("writes drained")
+
+
+def miner_params(s: Settings) -> MinerParams:
+    window = Window(
+        span_s=s.learning_window_days * DAY, half_life_s=s.learning_half_life_days * DAY
+    )
+    rules = ClaimRules(
+        window=window,
+        min_support=s.min_support,
+        retire_support=s.retire_support,
+        min_gain=s.optimization_min_gain,
+        best_practice_breadth=s.best_practice_breadth,
+    )
+    return MinerParams(
+        claims=rules,
+        jaccard_similarity=s.cluster_similarity,
+        cosine_similarity=s.semantic_cluster_similarity,
+        evidence_max=s.evidence_max,
+        anomaly_threshold=s.anomaly_threshold,
+        familiarity=s.anomaly_familiarity,
+        min_history=s.anomaly_min_history,
+    )
+
+
+def rank_params(s: Settings) -> RankParams:
+    return RankParams(
+        alpha=s.semantic_weight,
+        cross_agent_weight=s.cross_agent_weight,
+        recency_half_life_s=s.recency_half_life_days * DAY,
+        min_relevance=s.min_relevance,
+    )
 
 
 async def close_websockets(app: web.Application) -> None:

@@ -6,6 +6,7 @@ import logging
 from aiohttp import web
 
 from server.app import create_app
+from server.clock import Clock
 from server.settings import Settings
 
 
@@ -16,8 +17,9 @@ class ServerState(enum.Enum):
 
 
 class KaizenServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock
         self.state = ServerState.NEW
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -27,7 +29,7 @@ class KaizenServer:
         s = self.settings
         access_log = logging.getLogger("aiohttp.access") if s.access_log else None
         self._runner = web.AppRunner(
-            create_app(s), access_log=access_log, shutdown_timeout=s.shutdown_timeout_s
+            create_app(s, self.clock), access_log=access_log, shutdown_timeout=s.shutdown_timeout_s
         )
         try:
             await self._runner.setup()

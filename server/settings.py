@@ -58,6 +58,54 @@ class Settings(BaseModel):
         0.5, ge=0, le=1, description="Score factor for learnings of another agent type."
     )
     evidence_max: int = Field(20, ge=1, le=1000, description="Interaction ids kept as evidence.")
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence-transformers model for task similarity; 'none' for lexical only.",
+    )
+    embedding_device: str = Field("cpu", description="Torch device the embedder runs on.")
+    embedding_batch_max: int = Field(64, ge=1, le=4096, description="Most texts per encode call.")
+    embedding_cache_size: int = Field(
+        10_000, ge=0, description="Embeddings of recent texts kept in memory."
+    )
+    semantic_cluster_similarity: float = Field(
+        0.6, gt=0, le=1, description="Embedding cosine that puts two tasks in one cluster."
+    )
+    learning_window_days: float = Field(
+        30.0, gt=0, description="Evidence older than this counts for nothing (seed 002)."
+    )
+    learning_half_life_days: float = Field(
+        7.0, gt=0, description="Age at which evidence counts half."
+    )
+    recency_half_life_days: float = Field(
+        14.0, gt=0, description="Age of a learning's last evidence at which its rank halves."
+    )
+    retire_support: float = Field(
+        1.0, ge=0, description="Decayed support under which a learning retires."
+    )
+    optimization_min_gain: float = Field(
+        0.2, gt=0, lt=1, description="Least saving (time or iterations) an OPTIMIZATION states."
+    )
+    best_practice_breadth: int = Field(
+        3, ge=2, description="Clusters or agent types a BEST_PRACTICE must hold across."
+    )
+    semantic_weight: float = Field(
+        0.7, ge=0, le=1, description="Weight of similarity against BM25 in relevance."
+    )
+    min_relevance: float = Field(
+        0.3, ge=0, le=1, description="Relevance under which a learning is not returned for a task."
+    )
+    sweep_interval_s: float = Field(
+        60.0, gt=0, description="How often every learning is restated at the current time."
+    )
+    anomaly_threshold: float = Field(
+        0.8, gt=0, le=1, description="Rarity from which an interaction is an anomaly."
+    )
+    anomaly_min_history: float = Field(
+        20.0, ge=0, description="Decayed interactions an agent type needs before alerts."
+    )
+    anomaly_familiarity: float = Field(
+        3.0, gt=0, description="Occurrences after which an action is 1/e as novel."
+    )
     shutdown_timeout_s: float = Field(10.0, gt=0, description="Grace period for draining writes.")
     hub_max_message_bytes: int = Field(
         64 << 10, ge=256, le=16 << 20, description="Largest encoded knowledge message."

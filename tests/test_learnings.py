@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from client import Interaction, KaizenClient, NotFoundError
 from schemas import ConfidenceLevel, LearningType, ScoredLearning
 from server.learning.confidence import wilson_lower_bound
@@ -40,7 +42,7 @@ async def test_interactions_become_a_success_pattern(kz: KaizenClient) -> None:
     assert learning.evidence == ids[:9]
     assert learning.avg_completion_time == 5.2
     fetched = await kz.get_learning(learning.id)
-    assert fetched.model_dump() == learning.model_dump(exclude={"relevance", "score"})
+    assert fetched.model_dump() == learning.model_dump(exclude={"relevance", "score", "why"})
 
 
 async def test_failures_become_a_failure_pattern(kz: KaizenClient) -> None:
@@ -49,7 +51,7 @@ async def test_failures_become_a_failure_pattern(kz: KaizenClient) -> None:
     assert (learning.support, learning.successes) == (3, 0)
     assert learning.confidence == wilson_lower_bound(3, 3)
     assert learning.confidence_level is ConfidenceLevel.MEDIUM
-    assert "RUN_TESTS → DEPLOY failed in 3 of 3" in learning.statement
+    assert "RUN_TESTS → DEPLOY failed 3 of 3 times" in learning.statement
 
 
 async def test_min_confidence_filters(kz: KaizenClient) -> None:
@@ -64,26 +66,42 @@ async def test_ranking_prefers_relevant_tasks_and_own_agent_type(kz: KaizenClien
     await record(kz, 5, "Write unit tests for Python module", agent_type="test")
     await record(kz, 5, "Deploy kubernetes cluster", actions_taken=FAIL_STEPS)
     await eventually(lambda: _count_at_least(kz, 3))
-    found = await kz.get_relevant_learnings("Create Python unit tests", agent_type="test")
+    found = await kz.get_relevant_learnings(
+        "Create Python unit tests", agent_type="test", type=LearningType.SUCCESS_PATTERN
+    )
     assert [x.task_example for x in found] == [
         "Write unit tests for Python module",
         "Create Python function",
     ]
     assert found[0].score > found[1].score
-    assert found[1].score == found[1].relevance * found[1].confidence * 0.5
+    other = found[1]
+    assert other.why.agent_weight == 0.5
+    assert other.score == pytest.approx(
+        other.relevance * other.confidence * other.why.recency * 0.5
+    )
 
 
 async def _count_at_least(kz: KaizenClient, n: int) -> bool:
     return len(await kz.get_relevant_learnings(limit=100)) >= n
 
 
+DISTINCT_TASKS = (
+    "Parse CSV files into records",
+    "Deploy the web service to kubernetes",
+    "Renew the TLS certificate of the mail server",
+    "Train an image classifier on photos of cats",
+    "Add a dark mode toggle to the settings page",
+)
+
+
 async def test_learnings_page_with_a_cursor(kz: KaizenClient) -> None:
-    for i in range(5):
-        await record(kz, 3, f"distinct topic{i} alpha{i} beta{i}")
-    await eventually(lambda: _count_at_least(kz, 5))
-    first = await kz.learnings(limit=2)
-    second = await kz.learnings(limit=2, cursor=first.next_cursor)
-    third = await kz.learnings(limit=2, cursor=second.next_cursor)
+    for task in DISTINCT_TASKS:
+        await record(kz, 3, task)
+    await eventually(lambda: _count_at_least(kz, 10))
+    kind = LearningType.SUCCESS_PATTERN
+    first = await kz.learnings(limit=2, type=kind)
+    second = await kz.learnings(limit=2, type=kind, cursor=first.next_cursor)
+    third = await kz.learnings(limit=2, type=kind, cursor=second.next_cursor)
     ids = [x.id for page in (first, second, third) for x in page.items]
     assert len(ids) == 5 == len(set(ids))
     assert third.next_cursor is None

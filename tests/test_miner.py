@@ -1,182 +1,227 @@
-"""The incremental miner: clusters, pattern counts and the learnings they yield."""
+"""The incremental miner: every learning type from constructed interactions, and
+confidence rising and falling with evidence and age (lexical clustering; the
+semantic path runs in tests/test_learning_engine.py against a real server)."""
 
-from copy import deepcopy
+from datetime import UTC, datetime
 from itertools import count
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import Interaction, LearningType
+from schemas import Interaction, LearningStatus, LearningType
+from server.learning.claims import ClaimRules, LearningDraft
 from server.learning.confidence import wilson_lower_bound
-from server.learning.miner import Miner
+from server.learning.miner import FoldResult, Miner, MinerParams, MiningState
+from server.learning.window import DAY, Window
 from server.store.records import CommittedBatch
 
 ids = count(1)
+NOW = 20_833 * DAY - 1.0
+"""The last second of a day bucket: ages run from a bucket's end (`window.py`)."""
 STEPS = ("CREATE_FILE", "EXECUTE")
+TASK = "Create Python function"
 
 
 def row(
-    task: str,
-    success: bool,
+    task: str = TASK,
+    success: bool = True,
     *,
     tenant: str = "t",
     agent: str = "code",
     steps: tuple[str, ...] = STEPS,
+    at: float = NOW,
+    time_s: float = 2.0,
+    results: list[dict[str, Any]] | None = None,
 ) -> CommittedBatch:
     """One committed interaction, as the store hands it to the extractor."""
     item = Interaction(
         agent_type=agent,
         task_description=task,
         actions_taken=[{"type": s} for s in steps],
+        results=results or [],
         success=success,
-        completion_time=2.0,
+        completion_time=time_s,
+        timestamp=datetime.fromtimestamp(at, UTC),
     )
-    return CommittedBatch(tenant, next(ids), 0.0, [item])
+    return CommittedBatch(tenant, next(ids), at, [item])
 
 
-def miner(min_support: int = 3) -> Miner:
-    return Miner(similarity=0.5, min_support=min_support, evidence_max=5)
+def miner(**rules: Any) -> Miner:
+    claims = ClaimRules(window=Window(), min_support=3, **rules)
+    return Miner(MinerParams(claims=claims, evidence_max=5, min_history=1e9))
+
+
+def of(fold: FoldResult, kind: LearningType) -> list[LearningDraft]:
+    return [d for d in fold.learnings if d.type is kind]
+
+
+def fold(m: Miner, rows: list[CommittedBatch], now: float = NOW) -> FoldResult:
+    return m.fold(rows, {}, now)
 
 
 def test_no_learning_below_min_support() -> None:
-    fold = miner().fold([row("Create Python function", True) for _ in range(2)])
-    assert fold.learnings == []
-    assert fold.patterns[0].attempts == 2
+    assert fold(miner(), [row() for _ in range(2)]).learnings == []
 
 
 def test_success_pattern_counts_and_confidence() -> None:
-    rows = [row("Create Python function", True) for _ in range(4)] + [
-        row("Create Python function", False)
-    ]
-    fold = miner().fold(rows)
-    (learning,) = fold.learnings
-    assert learning.type is LearningType.SUCCESS_PATTERN
+    rows = [row() for _ in range(4)] + [row(success=False)]
+    (learning,) = of(fold(miner(), rows), LearningType.SUCCESS_PATTERN)
     assert (learning.support, learning.successes) == (5, 4)
     assert learning.success_rate == 0.8
     assert learning.confidence == wilson_lower_bound(4, 5)
     assert learning.actions == STEPS
     assert learning.evidence == tuple(r.first_id for r in rows if r.items[0].success)
+    assert "succeeded 4 of 5 times" in learning.statement
+    assert learning.first_seen == learning.last_seen == NOW
 
 
 def test_failure_pattern_claims_the_failure_rate() -> None:
-    rows = [row("Deploy the service", False) for _ in range(3)]
-    (learning,) = miner().fold(rows).learnings
-    assert learning.type is LearningType.FAILURE_PATTERN
+    rows = [row(success=False) for _ in range(3)]
+    (learning,) = of(fold(miner(), rows), LearningType.FAILURE_PATTERN)
     assert learning.confidence == wilson_lower_bound(3, 3)
-    assert "failed in 3 of 3" in learning.statement
+    assert "avoid it" in learning.statement
 
 
-def test_a_learning_keeps_updating_after_its_claim_weakens() -> None:
+def test_error_recovery_is_mined_from_the_failed_step_and_what_fixed_it() -> None:
+    steps = ("RUN_TESTS", "INSTALL_PACKAGE", "RUN_TESTS")
+    results = [
+        {"success": False, "error": "ModuleNotFoundError: No module named 'pandas'"},
+        {"success": True},
+        {"success": True},
+    ]
+    rows = [row(steps=steps, results=results) for _ in range(3)]
+    (learning,) = of(fold(miner(), rows), LearningType.ERROR_RECOVERY)
+    assert learning.trigger == ("RUN_TESTS", "ModuleNotFoundError")
+    assert learning.actions == ("INSTALL_PACKAGE",)
+    assert learning.statement.startswith("When RUN_TESTS fails with ModuleNotFoundError")
+    assert "ModuleNotFoundError" in learning.document
+
+
+def test_optimization_states_the_measured_gain_over_its_peers() -> None:
+    fast = [row(steps=("EDIT", "TEST"), time_s=2.0) for _ in range(4)]
+    slow = [row(steps=("EDIT", "LINT", "TEST"), time_s=10.0 + i) for i in range(4)]
+    (learning,) = of(fold(miner(), fast + slow), LearningType.OPTIMIZATION)
+    assert learning.actions == ("EDIT", "TEST")
+    assert learning.gain is not None and learning.gain.metric == "completion_time"
+    assert learning.gain.baseline == 11.5 and learning.gain.achieved == 2.0
+    assert abs(learning.gain.value - (1 - 2.0 / 11.5)) < 1e-9
+    assert 0 < learning.confidence <= wilson_lower_bound(4, 4)
+
+
+def test_task_strategy_names_the_best_sequence_of_the_cluster() -> None:
+    good = [row(steps=("A", "B")) for _ in range(5)]
+    meh = [row(steps=("C", "D"), success=i < 2) for i in range(4)]
+    (strategy,) = of(fold(miner(), good + meh), LearningType.TASK_STRATEGY)
+    assert strategy.actions == ("A", "B")
+    assert "2 sequences tried" in strategy.statement
+    assert strategy.confidence == wilson_lower_bound(5, 5)
+
+
+def test_best_practice_needs_high_confidence_across_clusters() -> None:
+    tasks = ["Parse CSV files", "Deploy web service", "Renew TLS certificate"]
     m = miner()
-    m.fold([row("Create Python function", True) for _ in range(3)])
-    fold = m.fold([row("Create Python function", False) for _ in range(4)])
-    kinds = {d.type: d for d in fold.learnings}
-    assert kinds[LearningType.SUCCESS_PATTERN].confidence == wilson_lower_bound(3, 7)
-    assert kinds[LearningType.FAILURE_PATTERN].confidence == wilson_lower_bound(4, 7)
+    two = fold(m, [row(task) for task in tasks[:2] for _ in range(10)])
+    assert of(two, LearningType.BEST_PRACTICE) == []
+    three = fold(m, [row(tasks[2]) for _ in range(10)])
+    (practice,) = of(three, LearningType.BEST_PRACTICE)
+    assert practice.actions == STEPS and len(practice.clusters) == 3
+    assert practice.confidence == wilson_lower_bound(30, 30)
+
+
+def test_confidence_rises_with_evidence_and_reaches_high_within_the_window() -> None:
+    m = miner()
+    levels = []
+    for day in range(10):
+        at = NOW + day * DAY
+        (learning,) = of(fold(m, [row(at=at)], now=at), LearningType.SUCCESS_PATTERN) or [None]
+        levels.append(learning.confidence if learning else 0.0)
+    assert levels == sorted(levels) and levels[-1] >= 0.6
+
+
+def test_confidence_decays_with_age_and_the_pattern_retires() -> None:
+    m = miner()
+    (fresh,) = of(fold(m, [row() for _ in range(5)]), LearningType.SUCCESS_PATTERN)
+    (week,) = of(m.sweep(NOW + 7 * DAY), LearningType.SUCCESS_PATTERN)
+    assert week.confidence < fresh.confidence and week.status is LearningStatus.ACTIVE
+    assert abs(week.support - 5 / 2) < 1e-3  # one half-life
+    (gone,) = of(m.sweep(NOW + 31 * DAY), LearningType.SUCCESS_PATTERN)
+    assert gone.status is LearningStatus.RETIRED and gone.support == 0
+
+
+def test_evidence_outside_the_window_counts_for_nothing() -> None:
+    old = [row(at=NOW - 40 * DAY) for _ in range(5)]
+    assert fold(miner(), old).learnings == []
+
+
+def test_a_retired_learning_returns_with_new_evidence() -> None:
+    m = miner()
+    (first,) = of(fold(m, [row() for _ in range(3)]), LearningType.SUCCESS_PATTERN)
+    later = NOW + 40 * DAY
+    of(m.sweep(later), LearningType.SUCCESS_PATTERN)
+    back = of(fold(m, [row(at=later) for _ in range(3)], now=later), LearningType.SUCCESS_PATTERN)
+    assert [(d.id, d.status) for d in back] == [(first.id, LearningStatus.ACTIVE)]
 
 
 def test_similar_tasks_share_a_cluster_and_unlike_tasks_do_not() -> None:
-    m = miner()
-    fold = m.fold(
-        [
-            row("Create Python function", True),
-            row("create a python function quickly", True),
-            row("Deploy kubernetes cluster", True),
-        ]
-    )
-    assert len(fold.clusters) == 2
-    assert sorted(p.attempts for p in fold.patterns) == [1, 2]
+    rows = [row("Create Python function"), row("Create a Python function"), row("Deploy cluster")]
+    assert len(fold(miner(), rows).clusters) == 2
 
 
 def test_tenants_and_agent_types_never_mix() -> None:
-    task = "Create Python function"
-    fold = miner().fold(
-        [
-            row(task, True, tenant="a"),
-            row(task, True, tenant="b"),
-            row(task, True, tenant="a", agent="test"),
-        ]
-    )
-    assert len(fold.clusters) == 2
-    assert sorted((p.tenant, p.agent_type, p.attempts) for p in fold.patterns) == [
-        ("a", "code", 1),
-        ("a", "test", 1),
-        ("b", "code", 1),
+    rows = [row(tenant=t, agent=a) for t in ("t1", "t2") for a in ("x", "y") for _ in range(3)]
+    learnings = of(fold(miner(), rows), LearningType.SUCCESS_PATTERN)
+    assert sorted((d.tenant, d.agent_type) for d in learnings) == [
+        ("t1", "x"),
+        ("t1", "y"),
+        ("t2", "x"),
+        ("t2", "y"),
     ]
-
-
-def test_interactions_without_actions_move_the_cursor_only() -> None:
-    fold = miner().fold([row("Think about it", True, steps=())])
-    assert fold.patterns == [] and fold.cursor > 0
-
-
-def test_evidence_keeps_the_latest_ids() -> None:
-    rows = [row("Create Python function", True) for _ in range(8)]
-    (learning,) = miner().fold(rows).learnings
-    assert learning.evidence == tuple(r.first_id for r in rows[-5:])
-
-
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["fix bug in parser", "write docs", "parser bug fix"]), st.booleans()
-        ),
-        max_size=40,
-    )
-)
-def test_restored_miner_continues_like_the_original(history: list[tuple[str, bool]]) -> None:
-    rows = [row(task, ok) for task, ok in history]
-    half = len(rows) // 2
-    original = miner(min_support=1)
-    first = original.fold(rows[:half])
-    restored = miner(min_support=1)
-    # deep copies: a restore reads fresh objects back from the store
-    restored.restore(deepcopy(first.clusters), deepcopy(first.patterns), first.cursor)
-    tail_a = original.fold(rows[half:])
-    tail_b = restored.fold(rows[half:])
-    assert [(d.type, d.support, d.successes) for d in tail_a.learnings] == [
-        (d.type, d.support, d.successes) for d in tail_b.learnings
-    ]
-
-
-@given(st.lists(st.booleans(), min_size=1, max_size=60))
-def test_counts_always_add_up(outcomes: list[bool]) -> None:
-    fold = miner(min_support=1).fold([row("Create Python function", ok) for ok in outcomes])
-    (pattern,) = fold.patterns
-    assert pattern.attempts == len(outcomes)
-    assert pattern.successes == sum(outcomes)
-    for learning in fold.learnings:
-        hits = (
-            learning.successes
-            if learning.type is LearningType.SUCCESS_PATTERN
-            else learning.support - learning.successes
-        )
-        assert learning.confidence == wilson_lower_bound(hits, learning.support)
-
-
-def test_action_types_containing_separators_stay_distinct() -> None:
-    fold = miner(min_support=1).fold(
-        [
-            row("Create Python function", True, steps=("A>B",)),
-            row("Create Python function", True, steps=("A", "B")),
-        ]
-    )
-    assert sorted(p.signature for p in fold.patterns) == [("A", "B"), ("A>B",)]
-    assert len({p.key for p in fold.patterns}) == 2
+    assert all(d.support == 3 for d in learnings)
 
 
 def test_interactions_delivered_twice_are_counted_once() -> None:
-    m = miner(min_support=1)
-    batch = row("Create Python function", True)
-    m.fold([batch])
-    fold = m.fold([batch])
-    assert fold.patterns == []
+    m = miner()
+    rows = [row() for _ in range(3)]
+    fold(m, rows)
+    again = fold(m, rows)
+    assert again.folded == 0 and again.learnings == []
 
 
-def test_new_clusters_never_reuse_a_restored_id() -> None:
-    first = miner()
-    clusters = first.fold([row("alpha beta gamma", True), row("delta epsilon", True)]).clusters
-    restored = miner()
-    restored.restore([clusters[1]], [], 0)
-    (fresh,) = restored.fold([row("zeta eta theta", True)]).clusters
-    assert fresh.id == clusters[1].id + 1
+def test_restored_miner_continues_like_the_original() -> None:
+    original, copy = miner(), miner()
+    first = fold(original, [row() for _ in range(3)])
+    copy.restore(state_of(original, first))
+    rows = [row() for _ in range(2)]
+    a, b = fold(original, rows), fold(copy, rows)
+    assert [(d.id, d.support, d.confidence) for d in a.learnings] == [
+        (d.id, d.support, d.confidence) for d in b.learnings
+    ]
+
+
+def state_of(m: Miner, first: FoldResult) -> MiningState:
+    from server.learning.patterns import Pattern
+
+    patterns = [Pattern.from_state(p.tenant, p.key, p.to_state()) for p in m.patterns.values()]
+    return MiningState(
+        clusters=list(m.clusterer.clusters.values()),
+        patterns=patterns,
+        behaviours=[],
+        learning_ids=dict(m.ledger.ids),
+        last_learning_id=m.ledger.last_id,
+        last_anomaly_id=0,
+        cursor=first.cursor,
+    )
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=40))
+def test_counts_always_add_up(outcomes: list[bool]) -> None:
+    result = fold(miner(), [row(success=ok) for ok in outcomes])
+    for d in of(result, LearningType.SUCCESS_PATTERN) + of(result, LearningType.FAILURE_PATTERN):
+        assert (d.support, d.successes) == (len(outcomes), sum(outcomes))
+        assert 0.0 <= d.confidence <= 1.0
+
+
+def test_interactions_without_actions_move_the_cursor_only() -> None:
+    result = fold(miner(), [row(steps=())])
+    assert result.learnings == [] and result.patterns == [] and result.folded == 1

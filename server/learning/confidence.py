@@ -25,13 +25,15 @@ LEVEL_FLOORS = (
 )
 
 
-def wilson_lower_bound(k: int, n: int, z: float = Z_95) -> float:
-    """Lower bound of the Wilson score interval for k successes in n trials; 0 when n = 0."""
+def wilson_lower_bound(k: float, n: float, z: float = Z_95) -> float:
+    """Lower bound of the Wilson score interval for k successes in n trials; 0 when
+    n = 0. Counts may be fractional (decayed evidence, `window.py`): the formula
+    holds for any real 0 ≤ k ≤ n, and rounding noise past n is clamped."""
     if n <= 0:
         return 0.0
-    if not 0 <= k <= n:
+    if not -1e-9 <= k <= n * (1 + 1e-9):
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    p = k / n
+    p = min(1.0, max(0.0, k / n))
     z2 = z * z
     centre = p + z2 / (2 * n)
     margin = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))

@@ -1,34 +1,33 @@
-"""Incremental mining of success and failure patterns.
+"""Incremental mining: committed interactions in, learnings and anomalies out.
 
-Tasks are grouped into clusters with the leader algorithm (Hartigan, *Clustering
-Algorithms*, 1975, ch. 3): a task joins the existing cluster of its tenant whose
-leader terms are most similar to its own, if that Jaccard similarity reaches the
-threshold; otherwise it leads a new cluster. A *pattern* is one action signature
-used by one agent type within one cluster; it counts attempts and successes.
-
-A pattern yields a SUCCESS_PATTERN learning once it has `min_support` successes
-and successes are the majority (k/n > 1/2), and a FAILURE_PATTERN learning once it
-has `min_support` failures and failures are the majority. Once created, a learning
-keeps being updated with the pattern's counts, so its confidence
-(`confidence.wilson_lower_bound` of its claimed outcome) falls if the claim stops
-holding. The miner does no I/O: the extractor feeds it committed batches and
-persists its deltas.
+Each fold reads only the interactions it is given. It places each task in its
+cluster (`clusters.py`), counts the interaction into its sequence pattern and any
+error recoveries it shows (`patterns.py`, `recoveries.py`), scores it against its
+agent type's recent behaviour (`anomaly.py`), then restates the claims of what it
+touched (`claims.py`): the touched patterns, their (cluster, agent type) groups
+and their sequences across clusters. `sweep` restates every claim at a later time,
+which is how learnings age, lose confidence and retire without new evidence.
+The miner does no I/O: the extractor feeds it and persists what it returns.
 """
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import UTC
+from typing import Any, Protocol
 
 import orjson
 
 from schemas import Interaction, LearningType
-from server.learning.confidence import wilson_lower_bound
-from server.learning.signature import action_signature, render
-from server.learning.text import jaccard, terms
+from server.learning.anomaly import BehaviourModel, Observation, Reason
+from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, group_key
+from server.learning.clusters import Cluster, Clusterer
+from server.learning.patterns import Evidence, Pattern, PatternKind
+from server.learning.recoveries import recoveries
+from server.learning.signature import action_signature
 
-ASSIGNED_MAX = 200_000
-"""Descriptions whose cluster is remembered; past this the memo starts afresh."""
+Vectors = Mapping[str, Any]
+"""Task description → its embedding (a numpy vector), for the descriptions the
+miner did not know yet; empty without the `ml` extra."""
 
 
 class Committed(Protocol):
@@ -39,216 +38,306 @@ class Committed(Protocol):
     @property
     def first_id(self) -> int: ...
     @property
+    def recorded_at(self) -> float: ...
+    @property
     def items(self) -> Sequence[Interaction]: ...
 
 
-@dataclass(slots=True)
-class Cluster:
-    id: int
-    tenant: str
-    terms: frozenset[str]
-    example: str
-
-
-PatternId = tuple[str, int, str, tuple[str, ...]]
-"""(tenant, cluster id, agent type, signature)"""
-
-
-@dataclass(slots=True)
-class Pattern:
-    tenant: str
-    cluster_id: int
-    agent_type: str
-    signature: tuple[str, ...]
-    attempts: int = 0
-    successes: int = 0
-    success_time: float = 0.0
-    failure_time: float = 0.0
-    success_evidence: deque[int] = field(default_factory=deque)
-    failure_evidence: deque[int] = field(default_factory=deque)
-    claims: set[LearningType] = field(default_factory=set)
-
-    @property
-    def key(self) -> str:
-        """The pattern's name within its tenant, as stored. The signature is JSON:
-        action types may contain any separator."""
-        return f"{self.cluster_id}|{self.agent_type}|{orjson.dumps(self.signature).decode()}"
-
-    @property
-    def identity(self) -> PatternId:
-        return (self.tenant, self.cluster_id, self.agent_type, self.signature)
-
-    @property
-    def failures(self) -> int:
-        return self.attempts - self.successes
+@dataclass(frozen=True, slots=True)
+class MinerParams:
+    claims: ClaimRules
+    jaccard_similarity: float = 0.5
+    cosine_similarity: float = 0.6
+    evidence_max: int = 20
+    anomaly_threshold: float = 0.8
+    familiarity: float = 3.0
+    min_history: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
-class LearningDraft:
-    """A learning as the miner states it; the store gives it an id."""
-
+class AnomalyDraft:
+    id: int
     tenant: str
-    type: LearningType
-    pattern_key: str
     agent_type: str
-    statement: str
-    task_example: str
-    actions: tuple[str, ...]
-    evidence: tuple[int, ...]
-    support: int
-    successes: int
-    success_rate: float
-    confidence: float
-    avg_completion_time: float | None
-    terms: frozenset[str]
+    interaction_id: int
+    task_description: str
+    score: float
+    reasons: tuple[Reason, ...]
+    at: float
 
 
 @dataclass(slots=True)
 class FoldResult:
+    clusters: list[Cluster] = field(default_factory=list)
+    patterns: list[Pattern] = field(default_factory=list)
+    behaviours: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    learnings: list[LearningDraft] = field(default_factory=list)
+    anomalies: list[AnomalyDraft] = field(default_factory=list)
+    cursor: int = 0
+    folded: int = 0
+
+
+@dataclass(slots=True)
+class MiningState:
+    """What the store persisted, for `Miner.restore`."""
+
     clusters: list[Cluster]
     patterns: list[Pattern]
-    learnings: list[LearningDraft]
+    behaviours: list[tuple[str, str, dict[str, Any]]]
+    learning_ids: dict[tuple[LearningType, str], int]
+    last_learning_id: int
+    last_anomaly_id: int
     cursor: int
 
 
+@dataclass(slots=True)
+class _Touched:
+    patterns: dict[tuple[str, str], Pattern] = field(default_factory=dict)
+    groups: set[tuple[str, str]] = field(default_factory=set)
+    sequences: set[tuple[str, str]] = field(default_factory=set)
+    behaviours: set[tuple[str, str]] = field(default_factory=set)
+
+
 class Miner:
-    def __init__(self, *, similarity: float, min_support: int, evidence_max: int) -> None:
-        self.similarity = similarity
-        self.min_support = min_support
-        self.evidence_max = evidence_max
+    def __init__(self, params: MinerParams) -> None:
+        self.params = params
+        self.window = params.claims.window
         self.cursor = 0
-        self._clusters: dict[int, Cluster] = {}
-        self._index: dict[tuple[str, str], set[int]] = {}
-        self._empty: dict[str, int] = {}
-        self._patterns: dict[PatternId, Pattern] = {}
-        self._assigned: dict[tuple[str, str], int] = {}
+        self.clusterer = Clusterer(
+            jaccard_threshold=params.jaccard_similarity, cosine_threshold=params.cosine_similarity
+        )
+        self.ledger = Ledger()
+        self.claimer = Claimer(params.claims, self.ledger, self._example)
+        self.patterns: dict[tuple[str, str], Pattern] = {}
+        self._groups: dict[tuple[str, str], set[str]] = {}
+        self._sequences: dict[tuple[str, str], set[str]] = {}
+        self.behaviours: dict[tuple[str, str], BehaviourModel] = {}
+        self.last_anomaly_id = 0
 
-    def restore(
-        self, clusters: Iterable[Cluster], patterns: Iterable[Pattern], cursor: int
-    ) -> None:
+    def _example(self, cluster_id: int) -> str:
+        found = self.clusterer.clusters.get(cluster_id)
+        return found.example if found else ""
+
+    def knows(self, tenant: str, task: str) -> bool:
+        return self.clusterer.knows(tenant, task)
+
+    # -- state -------------------------------------------------------------------
+
+    def restore(self, state: MiningState) -> None:
         """Start again from persisted state, forgetting anything not persisted."""
-        self._clusters.clear()
-        self._index.clear()
-        self._empty.clear()
-        self._patterns.clear()
-        self._assigned.clear()
-        for cluster in clusters:
-            self._add_cluster(cluster)
-        for pattern in patterns:
-            self._patterns[pattern.identity] = pattern
-        self.cursor = cursor
+        self.clusterer.clear()
+        self.patterns.clear()
+        self._groups.clear()
+        self._sequences.clear()
+        self.behaviours.clear()
+        for cluster in state.clusters:
+            self.clusterer.add(cluster)
+        for pattern in state.patterns:
+            self._index(pattern)
+        for tenant, agent, model in state.behaviours:
+            self.behaviours[(tenant, agent)] = self._behaviour_from(model)
+        self.ledger.ids = dict(state.learning_ids)
+        self.ledger.last_id = state.last_learning_id
+        self.last_anomaly_id = state.last_anomaly_id
+        self.cursor = state.cursor
 
-    def fold(self, batches: Iterable[Committed]) -> FoldResult:
+    def _behaviour_from(self, state: dict[str, Any]) -> BehaviourModel:
+        p = self.params
+        return BehaviourModel.from_state(
+            state, self.window, familiarity=p.familiarity, min_history=p.min_history
+        )
+
+    def _index(self, p: Pattern) -> None:
+        self.patterns[(p.tenant, p.key)] = p
+        if p.kind is PatternKind.SEQUENCE:
+            self._groups.setdefault((p.tenant, group_key(p)), set()).add(p.key)
+            self._sequences.setdefault((p.tenant, _json(p.actions)), set()).add(p.key)
+
+    # -- folding -----------------------------------------------------------------
+
+    def fold(self, batches: Iterable[Committed], vectors: Vectors, now: float) -> FoldResult:
         """Add committed interactions (in id order) and return what changed."""
-        new_clusters: dict[int, Cluster] = {}
-        touched: dict[PatternId, Pattern] = {}
+        result, touched = FoldResult(), _Touched()
         for batch in batches:
             for offset, item in enumerate(batch.items):
-                if batch.first_id + offset <= self.cursor:
+                interaction_id = batch.first_id + offset
+                if interaction_id <= self.cursor:
                     continue  # delivered twice (catch-up overlapping the live feed): count once
-                self.cursor = batch.first_id + offset
-                signature = action_signature(item.actions_taken)
-                if not signature:
-                    continue
-                cluster, is_new = self._assign(batch.tenant, item.task_description)
-                if is_new:
-                    new_clusters[cluster.id] = cluster
-                identity = (batch.tenant, cluster.id, item.agent_type, signature)
-                pattern = self._count(identity, item, batch.first_id + offset)
-                touched[identity] = pattern
-        drafts = [d for p in touched.values() for d in self._drafts(p)]
-        return FoldResult(list(new_clusters.values()), list(touched.values()), drafts, self.cursor)
+                self.cursor = interaction_id
+                at = event_time(item, batch.recorded_at, now)
+                self._take(batch.tenant, item, interaction_id, at, vectors, now, result, touched)
+                result.folded += 1
+        return self._finish(result, touched, now)
 
-    def _assign(self, tenant: str, task: str) -> tuple[Cluster, bool]:
-        """The task's cluster. A description, once placed, keeps its cluster (which
-        also spares re-tokenizing the descriptions agents repeat)."""
-        known = self._assigned.get((tenant, task))
-        if known is not None:
-            return self._clusters[known], False
-        cluster, is_new = self._place(tenant, task)
-        if len(self._assigned) >= ASSIGNED_MAX:
-            self._assigned.clear()
-        self._assigned[(tenant, task)] = cluster.id
-        return cluster, is_new
+    def _take(
+        self,
+        tenant: str,
+        item: Interaction,
+        interaction_id: int,
+        at: float,
+        vectors: Vectors,
+        now: float,
+        result: FoldResult,
+        touched: _Touched,
+    ) -> None:
+        signature = action_signature(item.actions_taken)
+        self._observe(tenant, item, signature, interaction_id, at, now, result, touched)
+        if not signature:
+            return
+        task = item.task_description
+        cluster, is_new = self.clusterer.assign(tenant, task, vectors.get(task))
+        if is_new:
+            result.clusters.append(cluster)
+        sequence = self._sequence(tenant, cluster.id, item.agent_type, signature)
+        self._count(sequence, item, interaction_id, at, touched)
+        touched.groups.add((tenant, group_key(sequence)))
+        touched.sequences.add((tenant, _json(signature)))
+        for action, error, fix in recoveries(signature, item.results):
+            recovery = self._recovery(tenant, cluster.id, item.agent_type, (action, error), fix)
+            recovery.clusters.add(cluster.id)
+            self._count(recovery, item, interaction_id, at, touched)
 
-    def _place(self, tenant: str, task: str) -> tuple[Cluster, bool]:
-        task_terms = terms(task)
-        best = self._nearest(tenant, task_terms)
-        if best is not None:
-            return best, False
-        cluster = Cluster(max(self._clusters, default=0) + 1, tenant, task_terms, task)
-        self._add_cluster(cluster)
-        return cluster, True
+    def _count(
+        self, p: Pattern, item: Interaction, interaction_id: int, at: float, touched: _Touched
+    ) -> None:
+        p.count(
+            self.window,
+            at=at,
+            success=item.success,
+            time_s=item.completion_time,
+            iterations=item.iterations,
+        )
+        p.remember(interaction_id, item.success, self.params.evidence_max)
+        touched.patterns[(p.tenant, p.key)] = p
 
-    def _nearest(self, tenant: str, task_terms: frozenset[str]) -> Cluster | None:
-        if not task_terms:
-            empty = self._empty.get(tenant)
-            return self._clusters[empty] if empty is not None else None
-        candidates = set().union(*(self._index.get((tenant, t), ()) for t in task_terms))
-        scored = ((jaccard(task_terms, self._clusters[c].terms), -c) for c in candidates)
-        best = max(scored, default=(0.0, 0))
-        return self._clusters[-best[1]] if best[0] >= self.similarity else None
+    def _sequence(
+        self, tenant: str, cluster_id: int, agent_type: str, signature: tuple[str, ...]
+    ) -> Pattern:
+        key = f"seq|{cluster_id}|{agent_type}|{_json(signature)}"
+        found = self.patterns.get((tenant, key))
+        if found is None:
+            found = Pattern(PatternKind.SEQUENCE, tenant, key, agent_type, signature, cluster_id)
+            self._index(found)
+        return found
 
-    def _add_cluster(self, cluster: Cluster) -> None:
-        self._clusters[cluster.id] = cluster
-        if not cluster.terms:
-            self._empty[cluster.tenant] = cluster.id
-        for term in cluster.terms:
-            self._index.setdefault((cluster.tenant, term), set()).add(cluster.id)
+    def _recovery(
+        self,
+        tenant: str,
+        cluster_id: int,
+        agent_type: str,
+        trigger: tuple[str, str],
+        fix: tuple[str, ...],
+    ) -> Pattern:
+        key = f"rec|{agent_type}|{_json([*trigger, *fix])}"
+        found = self.patterns.get((tenant, key))
+        if found is None:
+            kind = PatternKind.RECOVERY
+            found = Pattern(kind, tenant, key, agent_type, fix, cluster_id, trigger)
+            self._index(found)
+        return found
 
-    def _count(self, identity: PatternId, item: Interaction, interaction_id: int) -> Pattern:
-        pattern = self._patterns.get(identity)
-        if pattern is None:
-            pattern = self._patterns[identity] = Pattern(*identity)
-        pattern.attempts += 1
-        if item.success:
-            pattern.successes += 1
-            pattern.success_time += item.completion_time
-            _push(pattern.success_evidence, interaction_id, self.evidence_max)
-        else:
-            pattern.failure_time += item.completion_time
-            _push(pattern.failure_evidence, interaction_id, self.evidence_max)
-        return pattern
+    # -- anomalies ---------------------------------------------------------------
 
-    def _drafts(self, pattern: Pattern) -> list[LearningDraft]:
-        if pattern.successes >= self.min_support and 2 * pattern.successes > pattern.attempts:
-            pattern.claims.add(LearningType.SUCCESS_PATTERN)
-        if pattern.failures >= self.min_support and 2 * pattern.failures > pattern.attempts:
-            pattern.claims.add(LearningType.FAILURE_PATTERN)
-        cluster = self._clusters[pattern.cluster_id]
-        return [draft(pattern, cluster, kind) for kind in sorted(pattern.claims)]
+    def _observe(
+        self,
+        tenant: str,
+        item: Interaction,
+        signature: tuple[str, ...],
+        interaction_id: int,
+        at: float,
+        now: float,
+        result: FoldResult,
+        touched: _Touched,
+    ) -> None:
+        """Score the interaction against its agent type's behaviour so far, then
+        add it, so behaviour that recurs becomes normal (seed 002)."""
+        model = self._behaviour(tenant, item.agent_type)
+        observation = Observation(signature, item.completion_time, item.errors_encountered, at)
+        rarity = model.score(observation, now)
+        model.add(observation)
+        touched.behaviours.add((tenant, item.agent_type))
+        if rarity.score >= self.params.anomaly_threshold:
+            self.last_anomaly_id += 1
+            result.anomalies.append(
+                AnomalyDraft(
+                    self.last_anomaly_id,
+                    tenant,
+                    item.agent_type,
+                    interaction_id,
+                    item.task_description,
+                    rarity.score,
+                    rarity.reasons,
+                    at,
+                )
+            )
+
+    def _behaviour(self, tenant: str, agent_type: str) -> BehaviourModel:
+        found = self.behaviours.get((tenant, agent_type))
+        if found is None:
+            p = self.params
+            found = BehaviourModel(
+                self.window, familiarity=p.familiarity, min_history=p.min_history
+            )
+            self.behaviours[(tenant, agent_type)] = found
+        return found
+
+    # -- claims ------------------------------------------------------------------
+
+    def _finish(self, result: FoldResult, touched: _Touched, now: float) -> FoldResult:
+        result.learnings = self._claims(touched, now)
+        result.patterns = list(touched.patterns.values())
+        result.behaviours = [
+            (tenant, agent, self.behaviours[(tenant, agent)].to_state())
+            for tenant, agent in sorted(touched.behaviours)
+        ]
+        result.cursor = self.cursor
+        return result
+
+    def _claims(self, touched: _Touched, now: float) -> list[LearningDraft]:
+        drafts: list[LearningDraft] = []
+        for p in touched.patterns.values():
+            ev = p.evidence(self.window, now)
+            if p.kind is PatternKind.SEQUENCE:
+                drafts += self.claimer.sequence(p, ev)
+            else:
+                drafts += self.claimer.recovery(p, ev)
+        for tenant, key in sorted(touched.groups):
+            group = self._members(tenant, self._groups.get((tenant, key), set()), now)
+            drafts += self.claimer.strategy(group) + self.claimer.optimizations(group)
+        for tenant, key in sorted(touched.sequences):
+            group = self._members(tenant, self._sequences.get((tenant, key), set()), now)
+            drafts += self.claimer.best_practice(group)
+        return drafts
+
+    def _members(self, tenant: str, keys: set[str], now: float) -> list[tuple[Pattern, Evidence]]:
+        members = [self.patterns[(tenant, k)] for k in sorted(keys)]
+        return [(p, p.evidence(self.window, now)) for p in members]
+
+    def sweep(self, now: float) -> FoldResult:
+        """Restate every claim at `now`: confidence decays with the age of its
+        evidence, and claims whose evidence left the window retire."""
+        touched = _Touched()
+        for p in self.patterns.values():
+            if p.claims:
+                touched.patterns[(p.tenant, p.key)] = p
+        touched.groups = set(self._groups)
+        touched.sequences = set(self._sequences)
+        for model in self.behaviours.values():
+            model.prune(now)
+        result = self._finish(FoldResult(), touched, now)
+        result.behaviours = []
+        return result
 
 
-def _push(evidence: deque[int], interaction_id: int, cap: int) -> None:
-    evidence.append(interaction_id)
-    while len(evidence) > cap:
-        evidence.popleft()
+def event_time(item: Interaction, recorded_at: float, now: float) -> float:
+    """When the interaction happened: its own timestamp if it has one (naive means
+    UTC), else when it was recorded; never later than `now`."""
+    stamp = item.timestamp
+    if stamp is None:
+        return min(recorded_at, now)
+    aware = stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+    return min(aware.timestamp(), now)
 
 
-def draft(pattern: Pattern, cluster: Cluster, kind: LearningType) -> LearningDraft:
-    """State `pattern` as a learning of type `kind` (SUCCESS_ or FAILURE_PATTERN)."""
-    wins = kind is LearningType.SUCCESS_PATTERN
-    hits = pattern.successes if wins else pattern.failures
-    spent = pattern.success_time if wins else pattern.failure_time
-    verb = "succeeded" if wins else "failed"
-    advice = "" if wins else "; avoid it or change it"
-    statement = (
-        f'{pattern.agent_type} agents, tasks like "{cluster.example[:120]}": '
-        f"{render(pattern.signature)} {verb} in {hits} of {pattern.attempts} attempts{advice}."
-    )
-    return LearningDraft(
-        tenant=pattern.tenant,
-        type=kind,
-        pattern_key=pattern.key,
-        agent_type=pattern.agent_type,
-        statement=statement,
-        task_example=cluster.example,
-        actions=pattern.signature,
-        evidence=tuple(pattern.success_evidence if wins else pattern.failure_evidence),
-        support=pattern.attempts,
-        successes=pattern.successes,
-        success_rate=pattern.successes / pattern.attempts,
-        confidence=wilson_lower_bound(hits, pattern.attempts),
-        avg_completion_time=spent / hits if hits else None,
-        terms=cluster.terms,
-    )
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()

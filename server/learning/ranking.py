@@ -1,44 +1,112 @@
-"""Ranking of learnings for a task.
+"""Ranking of learnings for a task (seed 003's get_relevant_learnings).
 
-    score = relevance × confidence × agent_weight
+    relevance = α·similarity + (1 − α)·lexical
+    score     = relevance × confidence × recency × agent_weight
 
-- relevance: cosine of the binary term vectors of the query task and the learning's
-  task cluster (`text.cosine`); 1 when no task is given. Lexical for now.
-- confidence: the Wilson lower bound stored with the learning (`confidence.py`).
-- agent_weight: 1 for the asked agent type (or when none is asked), else
-  `cross_agent_weight`, so agents learn from each other but prefer their own kind.
+- similarity: cosine of the query task's embedding to the nearest of the
+  learning's task clusters (all-MiniLM-L6-v2); without the `ml` extra, the cosine
+  of binary term vectors (`text.cosine`), so ranking degrades to lexical only.
+- lexical: BM25 (Robertson & Zaragoza, 2009) of the query against the learning's
+  tasks, actions and error, divided by the best BM25 among the candidates: the
+  "relative score fusion" of hybrid search (Weaviate, 2023), which keeps exact
+  terms (an error name, a tool) counting where embeddings blur them.
+- confidence: the Wilson lower bound of the claim on decayed counts (`claims.py`).
+- recency: 2^(−(now − last_seen)/h), h the recency half-life (`window.recency`).
+- agent_weight: 1 for the asked agent type, for best practices held by several
+  agent types, or when none is asked; else `cross_agent_weight`.
 
-A learning scoring 0 is left out. Ties break on higher confidence, then lower id.
+Candidates scoring under `min_relevance` are left out. Ties break on higher
+confidence, then lower id.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from schemas import Learning, ScoredLearning
-from server.learning.text import cosine, terms
+from server.learning.index import Entry
+from server.learning.window import recency
+
+Similarity = Callable[[int], float]
 
 
 @dataclass(frozen=True, slots=True)
-class RankQuery:
-    task: str | None
-    agent_type: str | None
+class RankParams:
+    alpha: float
     cross_agent_weight: float
+    recency_half_life_s: float
+    min_relevance: float
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    similarity: float
+    lexical: float
+    relevance: float
+    recency: float
+    agent_weight: float
+    score: float
+    matched_cluster: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    entry: Entry
+    parts: Parts
 
 
 def rank(
-    query: RankQuery, candidates: list[tuple[Learning, frozenset[str]]]
-) -> list[ScoredLearning]:
-    task_terms = terms(query.task) if query.task else None
-    scored = [_score(query, task_terms, learning, cluster) for learning, cluster in candidates]
-    kept = [s for s in scored if s.score > 0]
-    kept.sort(key=lambda s: (-s.score, -s.confidence, s.id))
-    return kept
+    entries: list[Entry],
+    similarity: Similarity,
+    lexical: Mapping[int, float],
+    agent_type: str | None,
+    params: RankParams,
+    now: float,
+) -> list[Ranked]:
+    """Score `entries` for one query. `similarity` gives a cluster's cosine to the
+    query; `lexical` maps learning ids to raw BM25 scores."""
+    top_bm25 = max(lexical.values(), default=0.0)
+    ranked = []
+    for entry in entries:
+        cluster, sim = _nearest(entry, similarity)
+        lex = lexical.get(entry.id, 0.0) / top_bm25 if top_bm25 > 0 else 0.0
+        relevance = params.alpha * sim + (1.0 - params.alpha) * lex
+        if relevance >= params.min_relevance:
+            parts = _parts(entry, sim, lex, relevance, cluster, agent_type, params, now)
+            ranked.append(Ranked(entry, parts))
+    ranked.sort(key=lambda r: (-r.parts.score, -r.entry.confidence, r.entry.id))
+    return ranked
 
 
-def _score(
-    query: RankQuery, task_terms: frozenset[str] | None, learning: Learning, cluster: frozenset[str]
-) -> ScoredLearning:
-    relevance = 1.0 if task_terms is None else cosine(task_terms, cluster)
-    same_agent = query.agent_type is None or query.agent_type == learning.agent_type
-    weight = 1.0 if same_agent else query.cross_agent_weight
-    score = relevance * learning.confidence * weight
-    return ScoredLearning(**learning.__dict__, relevance=relevance, score=score)
+def _nearest(entry: Entry, similarity: Similarity) -> tuple[int | None, float]:
+    best: tuple[int | None, float] = (None, 0.0)
+    for c in entry.clusters:
+        sim = similarity(c)
+        if sim > best[1]:
+            best = (c, sim)
+    return best
+
+
+def _parts(
+    entry: Entry,
+    sim: float,
+    lex: float,
+    relevance: float,
+    cluster: int | None,
+    agent_type: str | None,
+    params: RankParams,
+    now: float,
+) -> Parts:
+    fresh = recency(entry.last_seen, now, params.recency_half_life_s)
+    weight = agent_weight(entry, agent_type, params.cross_agent_weight)
+    score = relevance * entry.confidence * fresh * weight
+    return Parts(sim, lex, relevance, fresh, weight, score, cluster)
+
+
+def agent_weight(entry: Entry, agent_type: str | None, cross_agent_weight: float) -> float:
+    if agent_type is None or entry.agent_type in (agent_type, "*"):
+        return 1.0
+    return cross_agent_weight
+
+
+def unranked(entry: Entry, agent_type: str | None, params: RankParams, now: float) -> Ranked:
+    """A learning listed without a task: relevance 1, so confidence × recency × weight."""
+    return Ranked(entry, _parts(entry, 0.0, 0.0, 1.0, None, agent_type, params, now))

@@ -33,3 +33,10 @@ def cosine(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / math.sqrt(len(a) * len(b))
+
+
+def fts_query(text: str) -> str | None:
+    """The task's terms as an FTS5 query matching any of them, each quoted so no
+    character of the user's text is read as FTS5 syntax; None without terms."""
+    words = sorted(terms(text))[:64]
+    return " OR ".join(f'"{w}"' for w in words) if words else None

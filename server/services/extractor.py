@@ -1,29 +1,38 @@
 """The extractor: a background task that folds committed interactions into patterns.
 
-The store tells it of every committed batch (`Store.on_commit`), in id order; each
-tick it folds what arrived in a one-thread executor (mining is CPU work and stays
-off the event loop) and commits the fold's clusters, patterns, learnings and new
-cursor in one write. At start it restores the miner and catches up from the store
-past the persisted cursor, so a crash between a commit and its fold loses nothing.
-A learning thus appears about one tick plus one fold after the interaction that
-completes its evidence.
+The store tells it of every committed batch (`Store.on_commit`), in id order. Each
+tick it embeds the task descriptions the miner has not placed yet (micro-batched
+with queries, `embedder.py`), folds the batches in a one-thread executor (mining is
+CPU work and stays off the event loop), commits the fold's clusters, patterns,
+learnings, anomalies and new cursor in one write, and only then applies the fold
+to the in-memory index and announces its anomalies. Every `sweep_interval_s` it
+restates every claim at the current time, so learnings decay and retire without
+new evidence. At start it restores the miner and the index and catches up from the
+store past the persisted cursor, so a crash between a commit and its fold loses
+nothing. A learning thus appears about one tick plus one fold after the
+interaction that completes its evidence.
 """
 
 import asyncio
 import contextlib
 import enum
 import logging
-import time
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from schemas import ExtractorStats
-from server.learning.miner import Miner
+from server.clock import Clock
+from server.learning.index import LearningIndex
+from server.learning.miner import AnomalyDraft, Committed, FoldResult, Miner, MiningState
+from server.services.embedder import Embedder
 from server.store import Store
 from server.store.records import CommittedBatch
 
 log = logging.getLogger("kaizen.extractor")
 
 CATCH_UP_BATCH = 5000
+Announce = Callable[[list[AnomalyDraft]], Awaitable[None]]
 
 
 class ExtractorState(enum.Enum):
@@ -33,30 +42,64 @@ class ExtractorState(enum.Enum):
 
 
 class Extractor:
-    def __init__(self, store: Store, miner: Miner, *, interval_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        miner: Miner,
+        index: LearningIndex,
+        embedder: Embedder | None,
+        clock: Clock,
+        *,
+        interval_s: float,
+        sweep_interval_s: float,
+        announce: Announce | None = None,
+    ) -> None:
         self._store = store
         self._miner = miner
+        self._index = index
+        self._embedder = embedder
+        self._clock = clock
         self._interval = interval_s
+        self._sweep_interval = sweep_interval_s
+        self._announce = announce
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaizen-miner")
         self._task: asyncio.Task[None] | None = None
         self._pending: list[CommittedBatch] = []
         self._wake = asyncio.Event()
+        self._last_sweep = clock.now()
         self.state = ExtractorState.NEW
         self.folded = 0
+        self.sweeps = 0
+        self.anomalies = 0
 
     async def start(self) -> None:
-        """Restore the miner, catch up with the store, then run. Call before the
-        server takes writes. Not safe to cancel."""
+        """Restore the miner and the index, catch up with the store, then run. Call
+        before the server takes writes. Not safe to cancel."""
         await self._restore()
         self._store.on_commit(self._receive)
         self._task = asyncio.create_task(self._run(), name="kaizen-extractor")
         self.state = ExtractorState.RUNNING
 
     async def _restore(self) -> None:
-        clusters, patterns, cursor = await self._store.mining_state()
-        self._miner.restore(clusters, patterns, cursor)
+        state = await self._store.learning.mining_state()
+        await self._embed_clusters(state)
+        self._miner.restore(state)
+        self._index.clear()
+        self._index.add_clusters(state.clusters)
+        for tenant, entry in await self._store.learning.active():
+            self._index.load(tenant, entry)
         while batches := await self._store.committed_after(self._miner.cursor, CATCH_UP_BATCH):
             await self._fold(batches)
+
+    async def _embed_clusters(self, state: MiningState) -> None:
+        """Clusters made without embeddings (the `ml` extra was absent) get their
+        leader's, so semantic placement and ranking can use them."""
+        missing = [c for c in state.clusters if c.vector is None]
+        if self._embedder is None or not missing:
+            return
+        vectors = await self._embedder.embed([c.example for c in missing])
+        for cluster, vector in zip(missing, vectors, strict=True):
+            cluster.vector = vector
 
     async def stop(self) -> None:
         """Let the fold in progress finish, fold what is pending, then stop.
@@ -76,9 +119,9 @@ class Extractor:
 
     def stats(self) -> ExtractorStats:
         backlog = sum(len(b.items) for b in self._pending)
-        lag = time.time() - self._pending[0].recorded_at if self._pending else 0.0
+        lag = self._clock.now() - self._pending[0].recorded_at if self._pending else 0.0
         return ExtractorStats(
-            cursor=self._miner.cursor, backlog=backlog, folded=self.folded, lag_s=lag
+            cursor=self._miner.cursor, backlog=backlog, folded=self.folded, lag_s=max(0.0, lag)
         )
 
     async def _run(self) -> None:
@@ -87,6 +130,7 @@ class Extractor:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             try:
                 await self.step()
+                await self._sweep_if_due()
             except Exception:
                 log.exception("extractor step failed; reloading the miner from the store")
                 await self._recover()
@@ -99,14 +143,53 @@ class Extractor:
             log.exception("extractor could not reload; retrying next tick")
 
     async def step(self) -> int:
-        """Fold everything committed since the last step; returns how many interactions."""
+        """Fold everything committed since the last step; returns how many interactions.
+        Not safe to cancel (see `stop`)."""
         batches, self._pending = self._pending, []
         return await self._fold(batches) if batches else 0
 
     async def _fold(self, batches: list[CommittedBatch]) -> int:
+        vectors = await self._vectors(batches)
         loop = asyncio.get_running_loop()
-        fold = await loop.run_in_executor(self._pool, self._miner.fold, batches)
-        await self._store.save_fold(fold, time.time())
-        count = sum(len(b.items) for b in batches)
-        self.folded += count
-        return count
+        now = self._clock.now()
+        fold = await loop.run_in_executor(self._pool, self._miner.fold, batches, vectors, now)
+        await self._commit(fold, now)
+        self.folded += fold.folded
+        return fold.folded
+
+    async def _vectors(self, batches: Iterable[Committed]) -> dict[str, Any]:
+        if self._embedder is None:
+            return {}
+        known = self._miner.knows
+        texts = list(
+            {
+                i.task_description
+                for b in batches
+                for i in b.items
+                if not known(b.tenant, i.task_description)
+            }
+        )
+        return dict(zip(texts, await self._embedder.embed(texts), strict=True)) if texts else {}
+
+    async def _commit(self, fold: FoldResult, now: float) -> None:
+        await self._store.learning.save_fold(fold, now)
+        self._index.add_clusters(fold.clusters)
+        self._index.apply(fold.learnings)
+        if fold.anomalies and self._announce is not None:
+            self.anomalies += len(fold.anomalies)
+            await self._announce(fold.anomalies)
+
+    async def _sweep_if_due(self) -> None:
+        now = self._clock.now()
+        if now - self._last_sweep < self._sweep_interval:
+            return
+        self._last_sweep = now
+        await self.sweep()
+
+    async def sweep(self) -> None:
+        """Restate every claim at the current time. Not safe to cancel."""
+        loop = asyncio.get_running_loop()
+        now = self._clock.now()
+        fold = await loop.run_in_executor(self._pool, self._miner.sweep, now)
+        await self._commit(fold, now)
+        self.sweeps += 1

@@ -95,10 +95,18 @@ class HubService:
         """Store the message, then deliver it. Returns after the commit. Cancelling
         leaves its fate unknown."""
         self._take_token(caller)
-        channel = await self.channels.get(
-            caller.tenant, draft.channel or channel_for(draft.knowledge_type)
-        )
         source = draft.source_agent or caller.agent or "anonymous"
+        return await self._publish(caller.tenant, source, draft)
+
+    async def announce(self, tenant: str, draft: KnowledgeDraft) -> Published:
+        """Publish on the server's own behalf (anomaly alerts), outside any token's
+        rate limit. Returns after the commit; cancelling leaves its fate unknown."""
+        return await self._publish(tenant, draft.source_agent or "kaizen", draft)
+
+    async def _publish(self, tenant: str, source: str, draft: KnowledgeDraft) -> Published:
+        channel = await self.channels.get(
+            tenant, draft.channel or channel_for(draft.knowledge_type)
+        )
         rest, created = self._encode(source, draft)
         record = await self.store.append(
             lambda knowledge_id: self._number(channel, draft, source, knowledge_id, rest, created),

@@ -1,4 +1,10 @@
-"""The learning service: record interactions, serve the learnings mined from them."""
+"""The learning service: record interactions, serve the learnings mined from them
+(ranked by `learning.ranking`) and the anomalies seen among them."""
+
+import asyncio
+import heapq
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from schemas import (
     Interaction,
@@ -9,21 +15,64 @@ from schemas import (
     ScoredLearning,
     StoredInteraction,
 )
+from schemas.anomalies import AnomaliesQuery, Anomaly
+from schemas.learnings import MatchReason
+from schemas.system import LearningStats
+from server.clock import Clock
 from server.errors import BatchTooLarge, NotFound
 from server.learning.confidence import level_floor
-from server.learning.ranking import RankQuery, rank
+from server.learning.index import Entry, LearningIndex, TenantIndex
+from server.learning.ranking import Ranked, RankParams, Similarity, rank, unranked
+from server.learning.text import cosine, fts_query, terms
 from server.services.cursor import decode_cursor, encode_cursor, keyset_page
+from server.services.embedder import Embedder
 from server.store import Store
+from server.store.learnings import AnomalyFilter
 
-CANDIDATE_CAP = 5000
-"""Learnings considered per query, most confident first (lexical ranking is in Python)."""
+TOP_CLUSTERS = 64
+"""Task clusters nearest the query whose learnings are candidates."""
+LEXICAL_TOP = 200
+"""Learnings BM25 adds as candidates."""
+UNRANKED_CAP = 1000
+"""Learnings, most confident first, considered when no task is given."""
 
 
 class LearningService:
-    def __init__(self, store: Store, *, max_batch: int, cross_agent_weight: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        index: LearningIndex,
+        embedder: Embedder | None,
+        clock: Clock,
+        *,
+        max_batch: int,
+        ranking: RankParams,
+    ) -> None:
         self._store = store
+        self._index = index
+        self._embedder = embedder
+        self._clock = clock
         self._max_batch = max_batch
-        self._cross_agent_weight = cross_agent_weight
+        self._ranking = ranking
+
+    @property
+    def retrieval(self) -> Literal["semantic+lexical", "lexical"]:
+        return "semantic+lexical" if self._embedder is not None else "lexical"
+
+    def stats(self, sweeps: int, anomalies: int) -> LearningStats:
+        clusters, indexed = self._index.size()
+        counters = self._embedder.counters() if self._embedder is not None else None
+        return LearningStats(
+            retrieval=self.retrieval,
+            embedding_model=counters.model if counters else None,
+            clusters=clusters,
+            indexed=indexed,
+            embedded_texts=counters.encoded if counters else 0,
+            embedding_cache_hits=counters.cache_hits if counters else 0,
+            embedding_batches=counters.batches if counters else 0,
+            sweeps=sweeps,
+            anomalies=anomalies,
+        )
 
     async def record(self, tenant: str, items: list[Interaction]) -> RecordResult:
         """Store interactions atomically; returns once they are committed.
@@ -50,18 +99,137 @@ class LearningService:
         return Page[StoredInteraction](items=items, next_cursor=next_cursor)
 
     async def get_learning(self, tenant: str, learning_id: int) -> Learning:
-        found = await self._store.get_learning(tenant, learning_id)
+        found = await self._store.learning.get(tenant, learning_id)
         if found is None:
             raise NotFound("no such learning", id=learning_id)
         return found
 
+    # -- ranking -------------------------------------------------------------------
+
     async def learnings(self, tenant: str, query: LearningsQuery) -> Page[ScoredLearning]:
-        """Learnings ranked by relevance × confidence (see `ranking`). Pages are
-        offsets into the ranking, which may shift between pages as learning goes on."""
-        floor = level_floor(query.min_confidence)
-        candidates = await self._store.learning_candidates(tenant, query.type, floor, CANDIDATE_CAP)
-        ranked = rank(RankQuery(query.task, query.agent_type, self._cross_agent_weight), candidates)
+        """Active learnings ranked for the query (see `ranking`). Pages are offsets
+        into the ranking, which may shift between pages as learning goes on.
+        Safe to cancel: it only reads."""
         offset = decode_cursor(query.cursor, "offset", int) or 0
         end = offset + query.limit
+        index = self._index.tenant(tenant)
+        if index is None:
+            return Page[ScoredLearning](items=[])
+        if query.task is None:
+            ranked = await self._unranked(tenant, index, query)
+        else:
+            ranked = await self._ranked(tenant, index, query, query.task)
+        items = await self._page(tenant, index, ranked[offset:end], query.task)
         next_cursor = encode_cursor(offset=end) if end < len(ranked) else None
-        return Page[ScoredLearning](items=ranked[offset:end], next_cursor=next_cursor)
+        return Page[ScoredLearning](items=items, next_cursor=next_cursor)
+
+    async def _ranked(
+        self, tenant: str, index: TenantIndex, query: LearningsQuery, task: str
+    ) -> list[Ranked]:
+        (similarity, nearest), lexical = await asyncio.gather(
+            self._similarity(index, task), self._lexical(tenant, task)
+        )
+        ids = {i for c in nearest for i in index.by_cluster.get(c, ())} | lexical.keys()
+        entries = _filtered((index.entries[i] for i in ids if i in index.entries), query)
+        now = self._clock.now()
+        return rank(entries, similarity, lexical, query.agent_type, self._ranking, now)
+
+    async def _similarity(self, index: TenantIndex, task: str) -> tuple[Similarity, list[int]]:
+        """The query's similarity to each cluster, and the nearest TOP_CLUSTERS."""
+        if self._embedder is not None and index.vectors is not None:
+            vector = await self._embedder.embed_one(task)
+            sims = index.vectors.similarities(vector)
+            keys, rows = index.vectors.keys, index.rows
+            nearest = [keys[i] for i in _top(sims.tolist(), TOP_CLUSTERS)]
+            return (lambda c: float(sims[rows[c]]) if c in rows else 0.0), nearest
+        return _term_similarity(index, terms(task))
+
+    async def _lexical(self, tenant: str, task: str) -> dict[int, float]:
+        match = fts_query(task)
+        if match is None:
+            return {}
+        return dict(await self._store.learning.search(tenant, match, LEXICAL_TOP))
+
+    async def _unranked(
+        self, tenant: str, index: TenantIndex, query: LearningsQuery
+    ) -> list[Ranked]:
+        since = query.since.timestamp() if query.since else None
+        floor = level_floor(query.min_confidence)
+        rows = await self._store.learning.top(tenant, floor, query.type, since, UNRANKED_CAP)
+        now = self._clock.now()
+        entries = [index.entries[r.id] for r in rows if r.id in index.entries]
+        ranked = [unranked(e, query.agent_type, self._ranking, now) for e in entries]
+        ranked.sort(key=lambda r: (-r.parts.score, -r.entry.confidence, r.entry.id))
+        return ranked
+
+    async def _page(
+        self, tenant: str, index: TenantIndex, ranked: list[Ranked], task: str | None
+    ) -> list[ScoredLearning]:
+        rows = await self._store.learning.by_ids(tenant, [r.entry.id for r in ranked])
+        asked = terms(task) if task else frozenset()
+        return [
+            _scored(rows[r.entry.id], r, index, asked, task is None)
+            for r in ranked
+            if r.entry.id in rows
+        ]
+
+    # -- anomalies -----------------------------------------------------------------
+
+    async def anomalies(self, tenant: str, query: AnomaliesQuery) -> Page[Anomaly]:
+        """Anomalies newest first. Safe to cancel: it only reads."""
+        before = decode_cursor(query.cursor, "before", int)
+        since = query.since.timestamp() if query.since else None
+        f = AnomalyFilter(tenant, query.agent_type, since, query.min_score, before, query.limit + 1)
+        rows = await self._store.learning.anomalies(f)
+        items = rows[: query.limit]
+        more = len(rows) > query.limit
+        next_cursor = encode_cursor(before=items[-1].id) if more else None
+        return Page[Anomaly](items=items, next_cursor=next_cursor)
+
+
+def _filtered(entries: Iterable[Entry], query: LearningsQuery) -> list[Entry]:
+    floor = level_floor(query.min_confidence)
+    since = query.since.timestamp() if query.since else None
+    return [
+        e
+        for e in entries
+        if e.confidence >= floor
+        and (query.type is None or e.type is query.type)
+        and (since is None or e.last_seen >= since)
+    ]
+
+
+def _top(values: list[float], k: int) -> list[int]:
+    return heapq.nlargest(k, range(len(values)), key=values.__getitem__)
+
+
+def _term_similarity(index: TenantIndex, asked: frozenset[str]) -> tuple[Similarity, list[int]]:
+    """Without embeddings: the term cosine of each cluster sharing a term."""
+    shared = set().union(*(index.by_term.get(t, ()) for t in asked)) if asked else set()
+    sims = {c: cosine(asked, index.clusters[c].terms) for c in shared}
+    nearest = heapq.nlargest(TOP_CLUSTERS, sims, key=sims.__getitem__)
+    return (lambda c: sims.get(c, 0.0)), nearest
+
+
+def _scored(
+    learning: Learning, r: Ranked, index: TenantIndex, asked: frozenset[str], no_task: bool
+) -> ScoredLearning:
+    p = r.parts
+    cluster = index.clusters.get(p.matched_cluster) if p.matched_cluster is not None else None
+    found = terms(f"{learning.task_example} {learning.statement}")
+    why = MatchReason(
+        similarity=p.similarity,
+        similarity_kind="terms" if index.vectors is None else "embedding",
+        lexical=p.lexical,
+        relevance=p.relevance,
+        confidence=r.entry.confidence,
+        recency=p.recency,
+        agent_weight=p.agent_weight,
+        score=p.score,
+        matched_task=cluster.example if cluster else None,
+        matched_terms=sorted(asked & found),
+    )
+    fields: dict[str, Any] = dict(learning.__dict__)
+    return ScoredLearning.model_construct(
+        **fields, relevance=1.0 if no_task else p.relevance, score=p.score, why=why
+    )

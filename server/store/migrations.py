@@ -102,6 +102,57 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE VIRTUAL TABLE knowledge_fts USING fts5(title, content, tags, tokenize='porter unicode61');
     """,
+    # 3: the learning engine v2 (windowed patterns, six types, anomalies). Learnings
+    # are derived data: drop them and re-mine every stored interaction.
+    """
+    DROP TABLE learnings;
+    DROP TABLE patterns;
+    DROP TABLE clusters;
+    DELETE FROM meta WHERE key = 'extractor_cursor';
+    CREATE TABLE clusters (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        terms TEXT NOT NULL,
+        example TEXT NOT NULL,
+        vector BLOB
+    );
+    CREATE TABLE patterns (
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (tenant, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE behaviours (
+        tenant TEXT NOT NULL,
+        agent_type TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (tenant, agent_type)
+    ) WITHOUT ROWID;
+    CREATE TABLE learnings (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        type TEXT NOT NULL,
+        key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        agent_type TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX learnings_by_confidence ON learnings (tenant, status, confidence DESC);
+    CREATE VIRTUAL TABLE learnings_fts USING fts5(document, tokenize='porter unicode61');
+    CREATE TABLE anomalies (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        agent_type TEXT NOT NULL,
+        score REAL NOT NULL,
+        seen_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX anomalies_by_tenant ON anomalies (tenant, id);
+    """,
 )
 
 

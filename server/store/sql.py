@@ -4,7 +4,6 @@ import orjson
 
 from schemas import Interaction
 from server.errors import InvalidRequest
-from server.learning.miner import Cluster, LearningDraft, Pattern
 from server.store.writer import Insert
 
 INSERT_INTERACTIONS = Insert(
@@ -17,37 +16,6 @@ LIST_INTERACTIONS = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tena
 COMMITTED_AFTER = (
     f"SELECT tenant, {_INTERACTION_COLUMNS} FROM interactions WHERE id > ? ORDER BY id LIMIT ?"
 )
-
-INSERT_CLUSTER = "INSERT INTO clusters (id, tenant, terms, example) VALUES (?, ?, ?, ?)"
-ALL_CLUSTERS = "SELECT id, tenant, terms, example FROM clusters ORDER BY id"
-UPSERT_PATTERN = """
-INSERT INTO patterns (tenant, key, cluster_id, agent_type, signature, attempts, successes,
-    success_time, failure_time, success_evidence, failure_evidence, claims)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (tenant, key) DO UPDATE SET attempts = excluded.attempts,
-    successes = excluded.successes, success_time = excluded.success_time,
-    failure_time = excluded.failure_time, success_evidence = excluded.success_evidence,
-    failure_evidence = excluded.failure_evidence, claims = excluded.claims
-"""
-ALL_PATTERNS = """
-SELECT tenant, cluster_id, agent_type, signature, attempts, successes, success_time,
-    failure_time, success_evidence, failure_evidence, claims FROM patterns
-"""
-UPSERT_LEARNING = """
-INSERT INTO learnings (tenant, type, pattern_key, agent_type, statement, task_example, actions,
-    evidence, support, successes, success_rate, confidence, avg_completion_time, terms,
-    created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (tenant, type, pattern_key) DO UPDATE SET statement = excluded.statement,
-    task_example = excluded.task_example, evidence = excluded.evidence,
-    support = excluded.support, successes = excluded.successes,
-    success_rate = excluded.success_rate, confidence = excluded.confidence,
-    avg_completion_time = excluded.avg_completion_time, terms = excluded.terms,
-    updated_at = excluded.updated_at
-"""
-_LEARNING_COLUMNS = """id, type, agent_type, statement, task_example, actions, evidence, support,
-    successes, success_rate, confidence, avg_completion_time, created_at, updated_at"""
-GET_LEARNING = f"SELECT {_LEARNING_COLUMNS} FROM learnings WHERE tenant = ? AND id = ?"
 
 SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 GET_META = "SELECT value FROM meta WHERE key = ?"
@@ -62,16 +30,8 @@ COUNT_ACTIVE_TOKENS = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"
 
 COUNTS = """
 SELECT (SELECT count(*) FROM interactions WHERE tenant = ?),
-       (SELECT count(*) FROM learnings WHERE tenant = ?)
+       (SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active')
 """
-
-
-def learning_candidates(kinds: int) -> str:
-    marks = ", ".join("?" * kinds)
-    return (
-        f"SELECT {_LEARNING_COLUMNS}, terms FROM learnings WHERE tenant = ? AND confidence >= ? "
-        f"AND type IN ({marks}) ORDER BY confidence DESC, id LIMIT ?"
-    )
 
 
 def _json(value: object) -> str:
@@ -115,45 +75,3 @@ def interaction_values(
     few bound parameters: binding is GIL-held work on the writer thread); the
     columns beside it are the ones queries filter on."""
     return (interaction_id, tenant, item.agent_type, item.success, item.session_id, now, body)
-
-
-def cluster_values(c: Cluster) -> tuple[object, ...]:
-    return (c.id, c.tenant, _json(sorted(c.terms)), c.example)
-
-
-def pattern_values(p: Pattern) -> tuple[object, ...]:
-    return (
-        p.tenant,
-        p.key,
-        p.cluster_id,
-        p.agent_type,
-        _json(p.signature),
-        p.attempts,
-        p.successes,
-        p.success_time,
-        p.failure_time,
-        _json(list(p.success_evidence)),
-        _json(list(p.failure_evidence)),
-        _json(sorted(p.claims)),
-    )
-
-
-def learning_values(d: LearningDraft, now: float) -> tuple[object, ...]:
-    return (
-        d.tenant,
-        d.type.value,
-        d.pattern_key,
-        d.agent_type,
-        d.statement,
-        d.task_example,
-        _json(d.actions),
-        _json(d.evidence),
-        d.support,
-        d.successes,
-        d.success_rate,
-        d.confidence,
-        d.avg_completion_time,
-        _json(sorted(d.terms)),
-        now,
-        now,
-    )

@@ -8,8 +8,6 @@ import asyncio
 import contextlib
 import fcntl
 import sqlite3
-import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +16,12 @@ from typing import IO, Any, Literal
 import aiosqlite
 import orjson
 
-from schemas import Interaction, Learning, LearningType, StoredInteraction, WriterStats
-from server.clock import utc
+from schemas import Interaction, StoredInteraction, WriterStats
+from server.clock import Clock, SystemClock, utc
 from server.errors import ConfigError
-from server.learning.confidence import confidence_level
-from server.learning.miner import Cluster, FoldResult, Pattern
 from server.store import sql
 from server.store.hub import HubStore
+from server.store.learnings import LearningStore
 from server.store.migrations import pending
 from server.store.records import CommittedBatch, TenantCounts, TokenRecord
 from server.store.writer import Step, Writer
@@ -40,6 +37,7 @@ class SqliteStore:
         batch_max: int = 10_000,
         queue_max: int = 100_000,
         exclusive: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         self.path = path
         self._synchronous = synchronous
@@ -47,6 +45,7 @@ class SqliteStore:
         self._batch_max = batch_max
         self._queue_max = queue_max
         self._exclusive = exclusive
+        self._clock = clock or SystemClock()
         self._lock: IO[bytes] | None = None
         self._conn: aiosqlite.Connection | None = None
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -55,6 +54,7 @@ class SqliteStore:
         self._next_id = 1
         self._listeners: list[Callable[[CommittedBatch], None]] = []
         self.hub = HubStore(lambda: self.writer, self._fetch)
+        self.learning = LearningStore(lambda: self.writer, self._fetch)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -161,7 +161,7 @@ class SqliteStore:
             nonlocal first
             first = self._next_id
             self._next_id += len(items)
-            now = time.time()
+            now = self._clock.now()
             rows = [
                 sql.interaction_values(first + n, tenant, item, body, now)
                 for n, (item, body) in enumerate(zip(items, bodies, strict=True))
@@ -175,17 +175,6 @@ class SqliteStore:
     def _notify(self, batch: CommittedBatch) -> None:
         for listener in self._listeners:
             listener(batch)
-
-    async def save_fold(self, fold: FoldResult, now: float) -> None:
-        """Persist a fold's clusters, patterns, learnings and cursor in one commit."""
-        await self.writer.submit(
-            [
-                (sql.INSERT_CLUSTER, [sql.cluster_values(c) for c in fold.clusters]),
-                (sql.UPSERT_PATTERN, [sql.pattern_values(p) for p in fold.patterns]),
-                (sql.UPSERT_LEARNING, [sql.learning_values(d, now) for d in fold.learnings]),
-                (sql.SET_META, [("extractor_cursor", str(fold.cursor))]),
-            ]
-        )
 
     async def insert_token(self, record: TokenRecord, digest: bytes) -> None:
         values = (record.id, record.tenant, record.agent, digest, record.created_at)
@@ -213,27 +202,6 @@ class SqliteStore:
     async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]:
         rows = await self._fetch(sql.COMMITTED_AFTER, (after_id, limit))
         return [CommittedBatch(r[0], r[1], r[2], [_interaction(r[1:])]) for r in rows]
-
-    async def mining_state(self) -> tuple[list[Cluster], list[Pattern], int]:
-        clusters = [
-            Cluster(r[0], r[1], frozenset(orjson.loads(r[2])), r[3])
-            for r in await self._fetch(sql.ALL_CLUSTERS, ())
-        ]
-        patterns = [_pattern(r) for r in await self._fetch(sql.ALL_PATTERNS, ())]
-        meta = await self._fetch(sql.GET_META, ("extractor_cursor",))
-        return clusters, patterns, int(meta[0][0]) if meta else 0
-
-    async def learning_candidates(
-        self, tenant: str, kind: LearningType | None, min_confidence: float, cap: int
-    ) -> list[tuple[Learning, frozenset[str]]]:
-        kinds = [kind.value] if kind else [k.value for k in LearningType]
-        query = sql.learning_candidates(len(kinds))
-        rows = await self._fetch(query, (tenant, min_confidence, *kinds, cap))
-        return [(_learning(r), frozenset(orjson.loads(r[-1]))) for r in rows]
-
-    async def get_learning(self, tenant: str, learning_id: int) -> Learning | None:
-        rows = await self._fetch(sql.GET_LEARNING, (tenant, learning_id))
-        return _learning(rows[0]) if rows else None
 
     async def find_token(self, digest: bytes) -> TokenRecord | None:
         rows = await self._fetch(sql.FIND_TOKEN, (digest,))
@@ -270,40 +238,4 @@ def _interaction(r: Sequence[Any]) -> StoredInteraction:
     timestamp = datetime.fromisoformat(stamp) if stamp else recorded_at
     return StoredInteraction.model_construct(
         id=r[0], recorded_at=recorded_at, timestamp=timestamp, **fields
-    )
-
-
-def _learning(r: sqlite3.Row) -> Learning:
-    return Learning(
-        id=r[0],
-        type=LearningType(r[1]),
-        agent_type=r[2],
-        statement=r[3],
-        task_example=r[4],
-        actions=orjson.loads(r[5]),
-        evidence=orjson.loads(r[6]),
-        support=r[7],
-        successes=r[8],
-        success_rate=r[9],
-        confidence=r[10],
-        confidence_level=confidence_level(r[10]),
-        avg_completion_time=r[11],
-        created_at=utc(r[12]),
-        updated_at=utc(r[13]),
-    )
-
-
-def _pattern(r: sqlite3.Row) -> Pattern:
-    return Pattern(
-        tenant=r[0],
-        cluster_id=r[1],
-        agent_type=r[2],
-        signature=tuple(orjson.loads(r[3])),
-        attempts=r[4],
-        successes=r[5],
-        success_time=r[6],
-        failure_time=r[7],
-        success_evidence=deque(orjson.loads(r[8])),
-        failure_evidence=deque(orjson.loads(r[9])),
-        claims={LearningType(c) for c in orjson.loads(r[10])},
     )

@@ -1,7 +1,6 @@
 """HTTP routes. Each is declared once, as a `Route`, which also feeds /openapi.json."""
 
 import asyncio
-import time
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -9,7 +8,8 @@ from pydantic import TypeAdapter
 
 import server
 from schemas import (
-    Counts,
+    AnomaliesQuery,
+    Anomaly,
     Health,
     InteractionBatch,
     Learning,
@@ -30,6 +30,7 @@ from server.transport.context import principal, services
 from server.transport.http_hub import HUB_ROUTES
 from server.transport.openapi import openapi
 from server.transport.route import Route
+from server.transport.stats import collect_stats
 
 RECORD_REQUEST: TypeAdapter[Any] = TypeAdapter(RecordRequest)
 TOKEN_CREATE = TypeAdapter(TokenCreate)
@@ -40,21 +41,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def stats(request: web.Request) -> web.Response:
-    svc = services(request)
-    tenant = principal(request).tenant
-    counts = await svc.store.counts(tenant)
-    return reply(
-        Stats(
-            version=server.__version__,
-            uptime_s=time.time() - svc.started_at,
-            tenant=tenant,
-            counts=Counts(interactions=counts.interactions, learnings=counts.learnings),
-            writer=svc.store.writer_stats(),
-            extractor=svc.extractor.stats(),
-            websockets=len(svc.sockets),
-            hub=svc.hub.stats(tenant),
-        )
-    )
+    return reply(await collect_stats(services(request), principal(request).tenant))
 
 
 async def record(request: web.Request) -> web.Response:
@@ -82,6 +69,11 @@ async def get_interaction(request: web.Request) -> web.Response:
 async def learnings(request: web.Request) -> web.Response:
     query = read_query(request, LearningsQuery)
     return reply(await services(request).learning.learnings(principal(request).tenant, query))
+
+
+async def anomalies(request: web.Request) -> web.Response:
+    query = read_query(request, AnomaliesQuery)
+    return reply(await services(request).learning.anomalies(principal(request).tenant, query))
 
 
 async def get_learning(request: web.Request) -> web.Response:
@@ -150,11 +142,19 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/learnings",
         learnings,
-        "Learnings ranked by relevance x confidence",
+        "Learnings ranked by relevance x confidence x recency, with the parts of each score",
         query=LearningsQuery,
         reply=Page[ScoredLearning],
     ),
     Route("GET", r"/learnings/{id:\d+}", get_learning, "One learning", reply=Learning),
+    Route(
+        "GET",
+        "/anomalies",
+        anomalies,
+        "Interactions unusual for their agent type, newest first",
+        query=AnomaliesQuery,
+        reply=Page[Anomaly],
+    ),
     Route(
         "POST",
         "/tokens",

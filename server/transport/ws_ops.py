@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from schemas import (
+    AnomaliesOp,
+    AnomaliesReply,
     AnyOp,
     AppliedOp,
     BroadcastDiscoveryOp,
@@ -17,8 +19,11 @@ from schemas import (
     DeleteChannelOp,
     EngagementReply,
     GetKnowledgeOp,
+    GetLearningOp,
     KnowledgePageReply,
     KnowledgeReply,
+    LearningOp,
+    LearningReply,
     LearningsOp,
     LearningsReply,
     PingOp,
@@ -30,6 +35,8 @@ from schemas import (
     RecordOp,
     RecordReply,
     ShareSolutionOp,
+    StatsOp,
+    StatsReply,
     Subscribed,
     SubscribeOp,
     SubscribeReply,
@@ -40,6 +47,7 @@ from schemas import (
     encode,
 )
 from server.hub.wsframe import text_frame
+from server.transport.stats import collect_stats
 
 if TYPE_CHECKING:
     from server.transport.ws import Connection
@@ -47,7 +55,7 @@ if TYPE_CHECKING:
 
 async def dispatch(conn: "Connection", frame: AnyOp) -> BaseModel | None:
     match frame:
-        case RecordOp() | LearningsOp() | PingOp():
+        case RecordOp() | LearningsOp() | GetLearningOp() | AnomaliesOp() | StatsOp() | PingOp():
             return await _learning(conn, frame)
         case PublishOp() | ShareSolutionOp() | BroadcastDiscoveryOp():
             return await _publish(conn, frame)
@@ -59,8 +67,8 @@ async def dispatch(conn: "Connection", frame: AnyOp) -> BaseModel | None:
             return await _knowledge(conn, frame)
 
 
-async def _learning(conn: "Connection", frame: RecordOp | LearningsOp | PingOp) -> BaseModel:
-    tenant = conn.caller.tenant
+async def _learning(conn: "Connection", frame: LearningOp) -> BaseModel:
+    tenant, learning = conn.caller.tenant, conn.svc.learning
     match frame:
         case RecordOp():
             result = await conn.svc.learning.record(tenant, frame.interactions)
@@ -68,6 +76,14 @@ async def _learning(conn: "Connection", frame: RecordOp | LearningsOp | PingOp) 
         case LearningsOp():
             page = await conn.svc.learning.learnings(tenant, frame.query)
             return LearningsReply(id=frame.id, data=page)
+        case GetLearningOp():
+            found = await learning.get_learning(tenant, frame.learning_id)
+            return LearningReply(id=frame.id, data=found)
+        case AnomaliesOp():
+            anomalies = await learning.anomalies(tenant, frame.query)
+            return AnomaliesReply(id=frame.id, data=anomalies)
+        case StatsOp():
+            return StatsReply(id=frame.id, data=await collect_stats(conn.svc, tenant))
         case PingOp():
             return PongReply(id=frame.id)
 

@@ -1,0 +1,411 @@
+"""Learnings stated from patterns: the six types of seed 003.
+
+Every claim's confidence is built on the Wilson lower bound L(k, n)
+(`confidence.py`) of decayed counts (`window.py`), so evidence outside the window
+counts for nothing and older evidence for less. A claim is made once it has
+`min_support` supporting interactions inside the window and the majority agrees;
+it stays ACTIVE while its decayed support is at least `retire_support` (and, for
+the derived types, while it still qualifies), and is RETIRED otherwise.
+
+- SUCCESS_PATTERN: L(k, n) of the sequence's successes.
+- FAILURE_PATTERN: L(n − k, n).
+- ERROR_RECOVERY: L(k, n) of the interactions that recovered with these actions.
+- TASK_STRATEGY: L(k, n) of the cluster's best sequence, ranked by L.
+- OPTIMIZATION: L(k, n) × Φ(z), with z Welch's statistic (Welch, 1947) of the
+  sequence's mean completion time (or iterations) against its peers' pooled mean:
+
+      z = (μ_peers − μ) / sqrt(s²/k + s²_peers/k_peers),  gain = 1 − μ / μ_peers
+
+  and s floored at 5% of the mean, so identical timings do not make z infinite.
+- BEST_PRACTICE: L(Σk, Σn) pooled over the sequence's SUCCESS_PATTERNs at HIGH or
+  above, once they span `best_practice_breadth` task clusters or agent types.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from schemas import ConfidenceLevel, LearningType
+from schemas.learnings import LearningStatus
+from server.learning.confidence import level_floor, wilson_lower_bound
+from server.learning.patterns import Evidence, Pattern
+from server.learning.signature import render
+from server.learning.window import DAY, Window
+
+EXAMPLES_MAX = 8
+SPREAD_FLOOR = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRules:
+    window: Window
+    min_support: int = 3
+    retire_support: float = 1.0
+    min_gain: float = 0.2
+    best_practice_breadth: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GainDraft:
+    metric: str
+    value: float
+    achieved: float
+    baseline: float
+
+
+@dataclass(frozen=True, slots=True)
+class LearningDraft:
+    """A learning as the miner states it, ready for the store and the index."""
+
+    id: int
+    new: bool
+    tenant: str
+    type: LearningType
+    key: str
+    status: LearningStatus
+    agent_type: str
+    statement: str
+    task_example: str
+    actions: tuple[str, ...]
+    clusters: tuple[int, ...]
+    agent_types: int
+    evidence: tuple[int, ...]
+    support: float
+    successes: float
+    confidence: float
+    avg_completion_time: float | None
+    first_seen: float
+    last_seen: float
+    document: str
+    trigger: tuple[str, str] | None = None
+    gain: GainDraft | None = None
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.support if self.support > 0 else 0.0
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Learning ids by (type, key); the miner assigns them so the index and the
+    store agree without a round trip."""
+
+    ids: dict[tuple[LearningType, str], int] = field(default_factory=dict)
+    last_id: int = 0
+
+    def get(self, kind: LearningType, key: str) -> int | None:
+        return self.ids.get((kind, key))
+
+    def id_for(self, kind: LearningType, key: str) -> tuple[int, bool]:
+        found = self.ids.get((kind, key))
+        if found is not None:
+            return found, False
+        self.last_id += 1
+        self.ids[(kind, key)] = self.last_id
+        return self.last_id, True
+
+
+Examples = Callable[[int], str]
+"""A cluster's example task, by cluster id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimer:
+    rules: ClaimRules
+    ledger: Ledger
+    example: Examples
+
+    def _days(self) -> int:
+        return max(1, round(self.rules.window.span_s / DAY))
+
+    def _status(self, ev: Evidence, qualifies: bool = True) -> LearningStatus:
+        alive = qualifies and ev.n >= self.rules.retire_support
+        return LearningStatus.ACTIVE if alive else LearningStatus.RETIRED
+
+    def _holds(self, hits: int, count: int) -> bool:
+        return hits >= self.rules.min_support and 2 * hits > count
+
+    # -- SUCCESS_PATTERN, FAILURE_PATTERN ------------------------------------
+
+    def sequence(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
+        if self._holds(ev.wins, ev.count):
+            p.claims.add(LearningType.SUCCESS_PATTERN)
+        if self._holds(ev.losses, ev.count):
+            p.claims.add(LearningType.FAILURE_PATTERN)
+        return [self._sequence_draft(p, ev, kind) for kind in sorted(p.claims)]
+
+    def _sequence_draft(self, p: Pattern, ev: Evidence, kind: LearningType) -> LearningDraft:
+        wins = kind is LearningType.SUCCESS_PATTERN
+        example = self.example(p.cluster_id)
+        verb = f"succeeded {ev.wins}" if wins else f"failed {ev.losses}"
+        advice = "" if wins else "; avoid it or change it"
+        statement = (
+            f'{p.agent_type} agents, tasks like "{example[:120]}": {render(p.actions)} '
+            f"{verb} of {ev.count} times in the last {self._days()} days{advice}."
+        )
+        confidence = wilson_lower_bound(ev.k if wins else ev.n - ev.k, ev.n)
+        return self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,))
+
+    def _draft(
+        self,
+        p: Pattern,
+        ev: Evidence,
+        kind: LearningType,
+        statement: str,
+        confidence: float,
+        example: str,
+        clusters: tuple[int, ...],
+        qualifies: bool = True,
+        gain: GainDraft | None = None,
+        key: str | None = None,
+    ) -> LearningDraft:
+        key = key or p.key
+        learning_id, new = self.ledger.id_for(kind, key)
+        wins = kind is not LearningType.FAILURE_PATTERN
+        return LearningDraft(
+            id=learning_id,
+            new=new,
+            tenant=p.tenant,
+            type=kind,
+            key=key,
+            status=self._status(ev, qualifies),
+            agent_type=p.agent_type,
+            statement=statement,
+            task_example=example,
+            actions=p.actions,
+            clusters=clusters,
+            agent_types=1,
+            evidence=tuple(p.wins if wins else p.losses),
+            support=ev.n,
+            successes=ev.k,
+            confidence=confidence,
+            avg_completion_time=ev.mean_time,
+            first_seen=p.first_seen,
+            last_seen=p.last_seen,
+            document=document(self.example, clusters, p.actions, p.trigger),
+            trigger=p.trigger,
+            gain=gain,
+        )
+
+    # -- ERROR_RECOVERY --------------------------------------------------------
+
+    def recovery(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
+        if self._holds(ev.wins, ev.count):
+            p.claims.add(LearningType.ERROR_RECOVERY)
+        if LearningType.ERROR_RECOVERY not in p.claims or p.trigger is None:
+            return []
+        action, error = p.trigger
+        statement = (
+            f"When {action} fails with {error}, doing {render(p.actions)} led to success "
+            f"{ev.wins} of {ev.count} times ({p.agent_type} agents, last {self._days()} days)."
+        )
+        clusters = tuple(sorted(p.clusters))
+        confidence = wilson_lower_bound(ev.k, ev.n)
+        example = self.example(p.cluster_id)
+        kind = LearningType.ERROR_RECOVERY
+        return [self._draft(p, ev, kind, statement, confidence, example, clusters)]
+
+    # -- TASK_STRATEGY -----------------------------------------------------------
+
+    def strategy(self, group: Sequence[tuple[Pattern, Evidence]]) -> list[LearningDraft]:
+        """The best-supported sequence of one agent type in one cluster, if it holds.
+        The key is the group's, so the learning follows the best sequence as it changes."""
+        tried = [(p, ev) for p, ev in group if ev.count >= self.rules.min_support]
+        ranked = sorted(tried, key=lambda pe: (-wilson_lower_bound(pe[1].k, pe[1].n), pe[0].key))
+        if not ranked:
+            return []
+        best, ev = ranked[0]
+        qualifies = self._holds(ev.wins, ev.count)
+        key = group_key(best)
+        if not qualifies and self.ledger.get(LearningType.TASK_STRATEGY, key) is None:
+            return []
+        return [self._strategy_draft(best, ev, ranked[1:], key, qualifies)]
+
+    def _strategy_draft(
+        self,
+        best: Pattern,
+        ev: Evidence,
+        others: Sequence[tuple[Pattern, Evidence]],
+        key: str,
+        qualifies: bool,
+    ) -> LearningDraft:
+        example = self.example(best.cluster_id)
+        runner_up = (
+            f"; next best {render(others[0][0].actions)} at {others[0][1].success_rate:.0%}"
+            if others
+            else ""
+        )
+        statement = (
+            f'For tasks like "{example[:120]}", {best.agent_type} agents do best with '
+            f"{render(best.actions)}: {ev.wins} of {ev.count} succeeded in the last "
+            f"{self._days()} days ({len(others) + 1} sequences tried{runner_up})."
+        )
+        confidence = wilson_lower_bound(ev.k, ev.n)
+        kind, clusters = LearningType.TASK_STRATEGY, (best.cluster_id,)
+        return self._draft(
+            best, ev, kind, statement, confidence, example, clusters, qualifies, key=key
+        )
+
+    # -- OPTIMIZATION ------------------------------------------------------------
+
+    def optimizations(self, group: Sequence[tuple[Pattern, Evidence]]) -> list[LearningDraft]:
+        """Each sequence that beats its peers in the same cluster and agent type."""
+        done = [(p, ev) for p, ev in group if ev.wins >= self.rules.min_support and ev.k > 0]
+        drafts = []
+        for p, ev in done:
+            peers = [pev for q, pev in done if q is not p]
+            draft = self._optimization(p, ev, peers) if peers else None
+            if draft is not None:
+                drafts.append(draft)
+        return drafts
+
+    def _optimization(
+        self, p: Pattern, ev: Evidence, peers: Sequence[Evidence]
+    ) -> LearningDraft | None:
+        gain, z = best_gain(ev, peers)
+        qualifies = gain.value >= self.rules.min_gain
+        if qualifies:
+            p.claims.add(LearningType.OPTIMIZATION)
+        if LearningType.OPTIMIZATION not in p.claims:
+            return None
+        unit = "s" if gain.metric == "completion_time" else " iterations"
+        example = self.example(p.cluster_id)
+        statement = (
+            f'{p.agent_type} agents, tasks like "{example[:120]}": {render(p.actions)} '
+            f"takes {gain.achieved:.3g}{unit} against {gain.baseline:.3g}{unit} for the "
+            f"other sequences, {gain.value:.0%} less ({ev.wins} successes, last {self._days()} days)."
+        )
+        confidence = wilson_lower_bound(ev.k, ev.n) * phi(z)
+        kind = LearningType.OPTIMIZATION
+        return self._draft(
+            p, ev, kind, statement, confidence, example, (p.cluster_id,), qualifies, gain
+        )
+
+    # -- BEST_PRACTICE -------------------------------------------------------------
+
+    def best_practice(self, group: Sequence[tuple[Pattern, Evidence]]) -> list[LearningDraft]:
+        """One sequence, SUCCESS_PATTERN at HIGH or above in enough clusters or agent types."""
+        high = level_floor(ConfidenceLevel.HIGH)
+        members = [
+            (p, ev)
+            for p, ev in group
+            if LearningType.SUCCESS_PATTERN in p.claims and wilson_lower_bound(ev.k, ev.n) >= high
+        ]
+        clusters = {p.cluster_id for p, _ in members}
+        agents = {p.agent_type for p, _ in members}
+        qualifies = max(len(clusters), len(agents)) >= self.rules.best_practice_breadth
+        key = orjson.dumps(group[0][0].actions).decode() if group else ""
+        if not members or (
+            not qualifies and self.ledger.get(LearningType.BEST_PRACTICE, key) is None
+        ):
+            return []
+        return [self._best_practice_draft(members, key, qualifies, clusters, agents)]
+
+    def _best_practice_draft(
+        self,
+        members: Sequence[tuple[Pattern, Evidence]],
+        key: str,
+        qualifies: bool,
+        clusters: set[int],
+        agents: set[str],
+    ) -> LearningDraft:
+        pooled = pool([ev for _, ev in members])
+        lead = max(members, key=lambda pe: pe[1].n)[0]
+        example = self.example(lead.cluster_id)
+        statement = (
+            f"{render(lead.actions)} works across {len(clusters)} task clusters and "
+            f"{len(agents)} agent types: {pooled.wins} of {pooled.count} succeeded in the "
+            f'last {self._days()} days (e.g. "{example[:120]}").'
+        )
+        learning_id, new = self.ledger.id_for(LearningType.BEST_PRACTICE, key)
+        ordered = tuple(sorted(clusters))
+        return LearningDraft(
+            id=learning_id,
+            new=new,
+            tenant=lead.tenant,
+            type=LearningType.BEST_PRACTICE,
+            key=key,
+            status=self._status(pooled, qualifies),
+            agent_type=lead.agent_type if len(agents) == 1 else "*",
+            statement=statement,
+            task_example=example,
+            actions=lead.actions,
+            clusters=ordered,
+            agent_types=len(agents),
+            evidence=tuple(i for p, _ in members for i in p.wins)[-EXAMPLES_MAX * 4 :],
+            support=pooled.n,
+            successes=pooled.k,
+            confidence=wilson_lower_bound(pooled.k, pooled.n),
+            avg_completion_time=pooled.mean_time,
+            first_seen=min(p.first_seen for p, _ in members),
+            last_seen=max(p.last_seen for p, _ in members),
+            document=document(self.example, ordered, lead.actions, None),
+        )
+
+
+def group_key(p: Pattern) -> str:
+    """The (cluster, agent type) a sequence pattern belongs to, as a key."""
+    return f"{p.cluster_id}|{p.agent_type}"
+
+
+def pool(evidence: Sequence[Evidence]) -> Evidence:
+    def total(name: str) -> float:
+        return float(sum(getattr(ev, name) for ev in evidence))
+
+    n, k, t, t2, i, i2, count, wins = (total(name) for name in Evidence.__slots__)
+    return Evidence(n, k, t, t2, i, i2, round(count), round(wins))
+
+
+def phi(z: float) -> float:
+    """Standard normal CDF, Φ(z) = ½(1 + erf(z/√2))."""
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def best_gain(ev: Evidence, peers: Sequence[Evidence]) -> tuple[GainDraft, float]:
+    """The larger of the time and iteration gains against the pooled peers, with z."""
+    others = pool(peers)
+    time = _gain(
+        "completion_time", (ev.k, ev.sum_t, ev.sum_t2), (others.k, others.sum_t, others.sum_t2)
+    )
+    iters = _gain(
+        "iterations", (ev.k, ev.sum_i, ev.sum_i2), (others.k, others.sum_i, others.sum_i2)
+    )
+    return max(time, iters, key=lambda gz: gz[0].value)
+
+
+Moments = tuple[float, float, float]
+"""(weight, Σx, Σx²) of one metric over successful attempts."""
+
+
+def _gain(metric: str, mine: Moments, peers: Moments) -> tuple[GainDraft, float]:
+    mean, var = _mean_var(mine)
+    peer_mean, peer_var = _mean_var(peers)
+    if peer_mean <= 0:
+        return GainDraft(metric, 0.0, mean, peer_mean), 0.0
+    spread = math.sqrt(var / mine[0] + peer_var / peers[0])
+    z = (peer_mean - mean) / spread if spread > 0 else 0.0
+    return GainDraft(metric, 1.0 - mean / peer_mean, mean, peer_mean), z
+
+
+def _mean_var(m: Moments) -> tuple[float, float]:
+    weight, total, squares = m
+    if weight <= 0:
+        return 0.0, 0.0
+    mean = total / weight
+    var = max(0.0, squares / weight - mean * mean)
+    return mean, max(var, (SPREAD_FLOOR * mean) ** 2)
+
+
+def document(
+    example: Examples,
+    clusters: Sequence[int],
+    actions: Sequence[str],
+    trigger: tuple[str, str] | None,
+) -> str:
+    """The stable text lexical search reads: tasks, actions and the error, if any."""
+    tasks = " ".join(example(c) for c in clusters[:EXAMPLES_MAX])
+    words = " ".join(a.replace("_", " ") for a in actions)
+    error = " ".join(trigger) if trigger else ""
+    return f"{tasks} {words} {' '.join(actions)} {error}".strip()

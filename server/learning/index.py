@@ -1,0 +1,99 @@
+"""The in-memory index `GET /learnings` reads: per tenant, the task clusters (their
+terms and, with the `ml` extra, their embeddings) and the compact record of each
+active learning. The extractor applies each committed fold to it, so queries never
+see an uncommitted learning and never wait for SQL to find candidates."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import LearningType
+from schemas.learnings import LearningStatus
+from server.learning.claims import LearningDraft
+from server.learning.clusters import Cluster
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    type: LearningType
+    agent_type: str
+    confidence: float
+    last_seen: float
+    clusters: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class TenantIndex:
+    clusters: dict[int, Cluster] = field(default_factory=dict)
+    rows: dict[int, int] = field(default_factory=dict)
+    """Cluster id → its row in `vectors`."""
+    vectors: Any = None
+    """A `vectors.VectorSet` once a cluster with an embedding arrives."""
+    by_term: dict[str, set[int]] = field(default_factory=dict)
+    entries: dict[int, Entry] = field(default_factory=dict)
+    by_cluster: dict[int, set[int]] = field(default_factory=dict)
+
+    def add_cluster(self, cluster: Cluster) -> None:
+        self.clusters[cluster.id] = cluster
+        for term in cluster.terms:
+            self.by_term.setdefault(term, set()).add(cluster.id)
+        if cluster.vector is not None:
+            self._vector_set(len(cluster.vector)).add(cluster.id, cluster.vector)
+            self.rows[cluster.id] = len(self.vectors) - 1
+
+    def _vector_set(self, dimension: int) -> Any:
+        if self.vectors is None:
+            from server.learning.vectors import VectorSet
+
+            self.vectors = VectorSet(dimension)
+        return self.vectors
+
+    def put(self, entry: Entry) -> None:
+        self.drop(entry.id)
+        self.entries[entry.id] = entry
+        for c in entry.clusters:
+            self.by_cluster.setdefault(c, set()).add(entry.id)
+
+    def drop(self, learning_id: int) -> None:
+        old = self.entries.pop(learning_id, None)
+        for c in old.clusters if old else ():
+            self.by_cluster.get(c, set()).discard(learning_id)
+
+
+class LearningIndex:
+    def __init__(self) -> None:
+        self._tenants: dict[str, TenantIndex] = {}
+
+    def clear(self) -> None:
+        self._tenants.clear()
+
+    def tenant(self, tenant: str) -> TenantIndex | None:
+        return self._tenants.get(tenant)
+
+    def _tenant(self, tenant: str) -> TenantIndex:
+        found = self._tenants.get(tenant)
+        if found is None:
+            found = self._tenants[tenant] = TenantIndex()
+        return found
+
+    def add_clusters(self, clusters: Iterable[Cluster]) -> None:
+        for cluster in clusters:
+            self._tenant(cluster.tenant).add_cluster(cluster)
+
+    def apply(self, drafts: Iterable[LearningDraft]) -> None:
+        """Index active learnings; forget retired ones."""
+        for d in drafts:
+            index = self._tenant(d.tenant)
+            if d.status is LearningStatus.RETIRED:
+                index.drop(d.id)
+            else:
+                index.put(Entry(d.id, d.type, d.agent_type, d.confidence, d.last_seen, d.clusters))
+
+    def load(self, tenant: str, entry: Entry) -> None:
+        self._tenant(tenant).put(entry)
+
+    def size(self) -> tuple[int, int]:
+        """(clusters, active learnings) across tenants."""
+        clusters = sum(len(t.clusters) for t in self._tenants.values())
+        return clusters, sum(len(t.entries) for t in self._tenants.values())

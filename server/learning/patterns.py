@@ -1,0 +1,139 @@
+"""Patterns: what the miner counts, and the evidence it reads off them.
+
+A pattern is one subject of claims. `SEQUENCE`: one action sequence used by one
+agent type in one task cluster. `RECOVERY`: one (failed action, error, recovery
+actions) triple of one agent type, across clusters. Each keeps its counts in
+window buckets (`window.py`) of SEQ_WIDTH counters:
+
+    [attempts, successes, Σt, Σt², Σi, Σi²]
+
+where t and i are the completion time and iterations of the successful attempts.
+"""
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import LearningType
+from server.learning.window import Buckets, Window, add, decayed, prune, windowed
+
+SEQ_WIDTH = 6
+CLUSTERS_MAX = 64
+"""Clusters a recovery remembers (for ranking it by task)."""
+
+
+class PatternKind(enum.StrEnum):
+    SEQUENCE = "seq"
+    RECOVERY = "rec"
+
+
+@dataclass(slots=True)
+class Pattern:
+    kind: PatternKind
+    tenant: str
+    key: str
+    agent_type: str
+    actions: tuple[str, ...]
+    cluster_id: int
+    trigger: tuple[str, str] | None = None
+    buckets: Buckets = field(default_factory=dict)
+    clusters: set[int] = field(default_factory=set)
+    wins: deque[int] = field(default_factory=deque)
+    losses: deque[int] = field(default_factory=deque)
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    claims: set[LearningType] = field(default_factory=set)
+    cached: "tuple[float, Evidence] | None" = None
+
+    def count(
+        self, window: Window, *, at: float, success: bool, time_s: float, iterations: int
+    ) -> None:
+        t, i = (time_s, float(iterations)) if success else (0.0, 0.0)
+        ok = 1.0 if success else 0.0
+        add(self.buckets, window, at, (1.0, ok, ok * t, ok * t * t, ok * i, ok * i * i))
+        self.cached = None
+        self.first_seen = min(self.first_seen, at) if self.first_seen else at
+        self.last_seen = max(self.last_seen, at)
+
+    def remember(self, interaction_id: int, success: bool, cap: int) -> None:
+        evidence = self.wins if success else self.losses
+        evidence.append(interaction_id)
+        while len(evidence) > cap:
+            evidence.popleft()
+
+    def evidence(self, window: Window, now: float) -> "Evidence":
+        """The counts at `now`. Reused for up to a hundredth of a bucket width when
+        nothing was counted since: decay moves them by under 0.2% in that time, and
+        best practices read every member of a sequence each fold."""
+        cached = self.cached
+        if cached is not None and 0 <= now - cached[0] <= window.width_s / 100:
+            return cached[1]
+        prune(self.buckets, window, now)
+        d = decayed(self.buckets, window, now, SEQ_WIDTH)
+        w = windowed(self.buckets, window, now, 2)
+        ev = Evidence(d[0], d[1], d[2], d[3], d[4], d[5], round(w[0]), round(w[1]))
+        self.cached = (now, ev)
+        return ev
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "agent_type": self.agent_type,
+            "actions": list(self.actions),
+            "cluster_id": self.cluster_id,
+            "trigger": list(self.trigger) if self.trigger else None,
+            "buckets": {str(b): t for b, t in self.buckets.items()},
+            "clusters": sorted(self.clusters),
+            "wins": list(self.wins),
+            "losses": list(self.losses),
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "claims": sorted(self.claims),
+        }
+
+    @classmethod
+    def from_state(cls, tenant: str, key: str, s: dict[str, Any]) -> "Pattern":
+        trigger = s["trigger"]
+        return cls(
+            kind=PatternKind(s["kind"]),
+            tenant=tenant,
+            key=key,
+            agent_type=s["agent_type"],
+            actions=tuple(s["actions"]),
+            cluster_id=s["cluster_id"],
+            trigger=(trigger[0], trigger[1]) if trigger else None,
+            buckets={int(b): list(t) for b, t in s["buckets"].items()},
+            clusters=set(s["clusters"]),
+            wins=deque(s["wins"]),
+            losses=deque(s["losses"]),
+            first_seen=s["first_seen"],
+            last_seen=s["last_seen"],
+            claims={LearningType(c) for c in s["claims"]},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A pattern's counts at one moment: decayed (n, k, sums) and windowed (count, wins)."""
+
+    n: float
+    k: float
+    sum_t: float
+    sum_t2: float
+    sum_i: float
+    sum_i2: float
+    count: int
+    wins: int
+
+    @property
+    def losses(self) -> int:
+        return self.count - self.wins
+
+    @property
+    def success_rate(self) -> float:
+        return self.k / self.n if self.n > 0 else 0.0
+
+    @property
+    def mean_time(self) -> float | None:
+        return self.sum_t / self.k if self.k > 0 else None

@@ -1,0 +1,142 @@
+"""SQL text of the learning engine's tables, and the rows it binds."""
+
+from typing import Any
+
+import orjson
+
+from server.learning.claims import LearningDraft
+from server.learning.clusters import Cluster
+from server.learning.miner import AnomalyDraft
+from server.learning.patterns import Pattern
+
+INSERT_CLUSTER = "INSERT INTO clusters (id, tenant, terms, example, vector) VALUES (?, ?, ?, ?, ?)"
+ALL_CLUSTERS = "SELECT id, tenant, terms, example, vector FROM clusters ORDER BY id"
+UPSERT_PATTERN = """
+INSERT INTO patterns (tenant, key, state) VALUES (?, ?, ?)
+ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state
+"""
+ALL_PATTERNS = "SELECT tenant, key, state FROM patterns"
+UPSERT_BEHAVIOUR = """
+INSERT INTO behaviours (tenant, agent_type, state) VALUES (?, ?, ?)
+ON CONFLICT (tenant, agent_type) DO UPDATE SET state = excluded.state
+"""
+ALL_BEHAVIOURS = "SELECT tenant, agent_type, state FROM behaviours"
+UPSERT_LEARNING = """
+INSERT INTO learnings (id, tenant, type, key, status, agent_type, confidence, last_seen,
+    created_at, updated_at, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, agent_type = excluded.agent_type,
+    confidence = excluded.confidence, last_seen = excluded.last_seen,
+    updated_at = excluded.updated_at, body = excluded.body
+"""
+INSERT_DOCUMENT = "INSERT INTO learnings_fts (rowid, document) VALUES (?, ?)"
+LEARNING_IDS = "SELECT type, key, id FROM learnings"
+LAST_IDS = "SELECT (SELECT coalesce(max(id), 0) FROM learnings), (SELECT coalesce(max(id), 0) FROM anomalies)"
+LEARNING_COLUMNS = (
+    "id, type, status, agent_type, confidence, last_seen, created_at, updated_at, body"
+)
+ACTIVE_LEARNINGS = f"SELECT tenant, {LEARNING_COLUMNS} FROM learnings WHERE status = 'active'"
+GET_LEARNING = f"SELECT {LEARNING_COLUMNS} FROM learnings WHERE tenant = ? AND id = ?"
+SEARCH = """
+SELECT l.id, bm25(learnings_fts) FROM learnings_fts JOIN learnings l ON l.id = learnings_fts.rowid
+WHERE learnings_fts MATCH ? AND l.tenant = ? AND l.status = 'active'
+ORDER BY bm25(learnings_fts) LIMIT ?
+"""
+INSERT_ANOMALY = (
+    "INSERT INTO anomalies (id, tenant, agent_type, score, seen_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+)
+COUNT_ACTIVE = "SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active'"
+
+
+def learnings_by_ids(count: int) -> str:
+    marks = ", ".join("?" * count)
+    return f"SELECT {LEARNING_COLUMNS} FROM learnings WHERE tenant = ? AND id IN ({marks})"
+
+
+def top_learnings(kind: bool, since: bool) -> str:
+    where = ["tenant = ?", "status = 'active'", "confidence >= ?"]
+    where += ["type = ?"] if kind else []
+    where += ["last_seen >= ?"] if since else []
+    return (
+        f"SELECT {LEARNING_COLUMNS} FROM learnings WHERE {' AND '.join(where)} "
+        "ORDER BY confidence DESC, id LIMIT ?"
+    )
+
+
+def anomalies(agent_type: bool, since: bool, before: bool) -> str:
+    where = ["tenant = ?", "score >= ?"]
+    where += ["agent_type = ?"] if agent_type else []
+    where += ["seen_at >= ?"] if since else []
+    where += ["id < ?"] if before else []
+    return (
+        "SELECT id, agent_type, score, seen_at, body FROM anomalies "
+        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    )
+
+
+def _json(value: object) -> bytes:
+    return orjson.dumps(value)
+
+
+def cluster_values(c: Cluster) -> tuple[object, ...]:
+    vector = c.vector.tobytes() if c.vector is not None else None
+    return (c.id, c.tenant, _json(sorted(c.terms)).decode(), c.example, vector)
+
+
+def pattern_values(p: Pattern) -> tuple[object, ...]:
+    return (p.tenant, p.key, _json(p.to_state()))
+
+
+def learning_values(d: LearningDraft, now: float) -> tuple[object, ...]:
+    return (
+        d.id,
+        d.tenant,
+        d.type.value,
+        d.key,
+        d.status.value,
+        d.agent_type,
+        d.confidence,
+        d.last_seen,
+        now,
+        now,
+        _json(learning_body(d)),
+    )
+
+
+def learning_body(d: LearningDraft) -> dict[str, Any]:
+    """The fields no query filters on, kept whole in `body`."""
+    gain = d.gain
+    return {
+        "statement": d.statement,
+        "task_example": d.task_example,
+        "actions": d.actions,
+        "trigger": {"action": d.trigger[0], "error": d.trigger[1]} if d.trigger else None,
+        "gain": (
+            {
+                "metric": gain.metric,
+                "value": gain.value,
+                "achieved": gain.achieved,
+                "baseline": gain.baseline,
+            }
+            if gain
+            else None
+        ),
+        "scope": {"clusters": len(d.clusters), "agent_types": d.agent_types},
+        "clusters": d.clusters,
+        "evidence": d.evidence,
+        "support": d.support,
+        "successes": d.successes,
+        "success_rate": d.success_rate,
+        "avg_completion_time": d.avg_completion_time,
+        "first_seen": d.first_seen,
+    }
+
+
+def anomaly_values(a: AnomalyDraft) -> tuple[object, ...]:
+    reasons = [{"kind": r.kind, "detail": r.detail, "score": r.score} for r in a.reasons]
+    body = {
+        "interaction_id": a.interaction_id,
+        "task_description": a.task_description,
+        "reasons": reasons,
+    }
+    return (a.id, a.tenant, a.agent_type, a.score, a.at, _json(body))
