@@ -89,7 +89,7 @@ class Settings(BaseModel):
         3, ge=2, description="Clusters or agent types a BEST_PRACTICE must hold across."
     )
     semantic_weight: float = Field(
-        0.7, ge=0, le=1, description="Weight of similarity against BM25 in relevance."
+        0.8, ge=0, le=1, description="Weight of similarity against BM25 in relevance."
     )
     min_relevance: float = Field(
         0.3, ge=0, le=1, description="Relevance under which a learning is not returned for a task."

@@ -91,7 +91,7 @@ async def test_exact_terms_count_through_bm25(data_dir: Path) -> None:
         kind = LearningType.ERROR_RECOVERY
         (recovery,) = await eventually(lambda: kz.get_learnings_by_type(kind))
         assert recovery.trigger is not None and recovery.trigger.error == "ModuleNotFoundError"
-        found = await kz.get_relevant_learnings("ModuleNotFoundError", type=kind)
+        found = await kz.get_relevant_learnings("pipeline hits ModuleNotFoundError", type=kind)
         assert [f.id for f in found] == [recovery.id] and found[0].why.lexical == 1.0
 
 

@@ -138,8 +138,11 @@ NOT_WARMED_UP = Rarity(0.0, (), False)
 
 
 def noisy_or(scores: Iterable[float]) -> float:
-    """1 − Π(1 − r): the chance that at least one independent cause fires."""
-    return min(1.0, max(0.0, 1.0 - math.prod(1.0 - r for r in scores)))
+    """1 − Π(1 − r): the chance that at least one independent cause fires. Never
+    below the largest r, which 1 − (1 − r) can miss by one rounding."""
+    values = list(scores)
+    combined = 1.0 - math.prod(1.0 - r for r in values)
+    return min(1.0, max(0.0, combined, *values))
 
 
 def clamp01(x: float) -> float:
