@@ -21,7 +21,7 @@ from schemas import Interaction, LearningType
 from server.learning.anomaly import BehaviourModel, Observation, Reason
 from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, group_key
 from server.learning.clusters import Cluster, Clusterer
-from server.learning.patterns import Evidence, Pattern, PatternKind
+from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
 from server.learning.recoveries import recoveries
 from server.learning.signature import action_signature
 
@@ -194,7 +194,8 @@ class Miner:
         touched.sequences.add((tenant, _json(signature)))
         for action, error, fix in recoveries(signature, item.results):
             recovery = self._recovery(tenant, cluster.id, item.agent_type, (action, error), fix)
-            recovery.clusters.add(cluster.id)
+            if len(recovery.clusters) < CLUSTERS_MAX:
+                recovery.clusters.add(cluster.id)
             self._count(recovery, item, interaction_id, at, touched)
 
     def _count(

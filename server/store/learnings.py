@@ -112,9 +112,6 @@ class LearningStore:
         query = sql.anomalies(bool(f.agent_type), f.since is not None, f.before_id is not None)
         return [_anomaly(r) for r in await self._fetch(query, (*params, f.limit))]
 
-    async def count_active(self, tenant: str) -> int:
-        return int((await self._fetch(sql.COUNT_ACTIVE, (tenant,)))[0][0])
-
 
 def learning(r: Sequence[Any]) -> Learning:
     """Rebuild a learning from (id, type, status, agent_type, confidence, last_seen,

@@ -45,7 +45,6 @@ ORDER BY bm25(learnings_fts) LIMIT ?
 INSERT_ANOMALY = (
     "INSERT INTO anomalies (id, tenant, agent_type, score, seen_at, body) VALUES (?, ?, ?, ?, ?, ?)"
 )
-COUNT_ACTIVE = "SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active'"
 
 
 def learnings_by_ids(count: int) -> str:
