@@ -10,9 +10,15 @@ import aiohttp
 from pydantic import BaseModel
 
 from client._build import local
-from client._http import call
+from client._http import call, call_bytes
 from client._hub import HubMethods
+from client._kb import KnowledgeBaseMixin
 from client._learning import LearningMethods
+from client._performance import PerformanceMethods
+from client._sessions import SessionMethods
+from client._strategy import StrategyMethods
+from client._training import TrainingMethods
+from client._workflows import WorkflowMethods
 from client.errors import KaizenError
 from client.socket import KaizenSocket
 from schemas import (
@@ -38,7 +44,16 @@ class ClientState(enum.Enum):
     CLOSED = "closed"
 
 
-class KaizenClient(LearningMethods, HubMethods):
+class KaizenClient(
+    LearningMethods,
+    HubMethods,
+    KnowledgeBaseMixin,
+    StrategyMethods,
+    PerformanceMethods,
+    WorkflowMethods,
+    SessionMethods,
+    TrainingMethods,
+):
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
@@ -64,7 +79,7 @@ class KaizenClient(LearningMethods, HubMethods):
             await self._session.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
+    def http(self) -> aiohttp.ClientSession:
         if self.state is ClientState.CLOSED:
             raise KaizenError("client is closed")
         if self._session is None:
@@ -80,13 +95,16 @@ class KaizenClient(LearningMethods, HubMethods):
     def socket(self) -> KaizenSocket:
         """The WebSocket to `/ws`; it connects on first use and reconnects on its own."""
         if self._socket is None:
-            self._socket = KaizenSocket(self.session, "/ws", timeout=self._timeout)
+            self._socket = KaizenSocket(self.http, "/ws", timeout=self._timeout)
         return self._socket
 
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
-        result = await call(self.session, method, path, reply, **kwargs)
+        result = await call(self.http, method, path, reply, **kwargs)
         assert result is not None
         return result
+
+    async def _call_bytes(self, method: str, path: str) -> bytes:
+        return await call_bytes(self.http, method, path)
 
     # -- system ----------------------------------------------------------------
 
@@ -158,4 +176,4 @@ class KaizenClient(LearningMethods, HubMethods):
         return await self._call("GET", "/tokens", Page[TokenInfo], params=params)
 
     async def revoke_token(self, token_id: str) -> None:
-        await call(self.session, "DELETE", f"/tokens/{token_id}", None)
+        await call(self.http, "DELETE", f"/tokens/{token_id}", None)

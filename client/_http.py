@@ -38,6 +38,19 @@ async def call(
         raise KaizenError(f"unexpected reply to {method} {path}: {exc}") from exc
 
 
+async def call_bytes(session: aiohttp.ClientSession, method: str, path: str) -> bytes:
+    """One request whose reply is raw bytes (a download). Safe to cancel."""
+    try:
+        async with session.request(method, path) as resp:
+            raw = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransportError(f"{method} {path}: {exc!r}") from exc
+    if status >= 400:
+        raise _error(status, raw)
+    return raw
+
+
 def _error(status: int, raw: bytes) -> KaizenError:
     try:
         detail = ErrorBody.model_validate_json(raw).error

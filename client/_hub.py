@@ -35,7 +35,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class HubMethods:
-    """Needs `_call`, `session` and `socket` from the client it is mixed into."""
+    """Needs `_call`, `http` and `socket` from the client it is mixed into."""
 
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
@@ -45,7 +45,7 @@ class HubMethods:
         raise NotImplementedError
 
     @property
-    def session(self) -> aiohttp.ClientSession:
+    def http(self) -> aiohttp.ClientSession:
         raise NotImplementedError
 
     async def share_knowledge(
@@ -196,7 +196,7 @@ class HubMethods:
         return await self._call("POST", "/channels", ChannelInfo, body=body)
 
     async def delete_channel(self, name: str) -> None:
-        await call(self.session, "DELETE", f"/channels/{name}", None)
+        await call(self.http, "DELETE", f"/channels/{name}", None)
 
     async def _publish(self, path: str, draft: BaseModel) -> Published:
         body = encode(draft, exclude_none=True)

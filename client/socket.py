@@ -48,6 +48,7 @@ from schemas import (
     UnsubscribeReply,
     encode,
 )
+from schemas.calls import CallName, CallOp, CallReply
 
 R = TypeVar("R", bound=BaseModel)
 SERVER_FRAME: TypeAdapter[Any] = TypeAdapter(ServerFrame)
@@ -113,6 +114,14 @@ class KaizenSocket:
     async def request(self, frame: Any, reply_type: type[R]) -> R:
         """Send any client frame (its `id` is filled in) and wait for its reply."""
         return await self._request(frame.model_copy(update={"id": self._next_id()}), reply_type)
+
+    async def call(self, op: CallName, args: dict[str, Any] | None = None) -> Any:
+        """A service call over the socket (docs/protocol.md, "Service calls"): the
+        reply's `data`, the JSON form of the HTTP reply model. Cancelling abandons
+        the reply, not the call."""
+        frame = CallOp.model_construct(id=self._next_id(), op=op, args=args or {})
+        reply = await self._request(frame, CallReply)
+        return reply.data
 
     async def subscribe(self, sub: Subscription) -> None:
         """Subscribe `sub` (live only: it starts from now). Replaces a subscription

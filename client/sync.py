@@ -4,13 +4,16 @@ It runs a private event loop in a daemon thread and waits on each call.
 """
 
 import asyncio
+import atexit
 import threading
 from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 from client._client import KaizenClient
+from client._sessions import ChatSession
 from schemas import Health, Interaction, Learning, ScoredLearning, Stats, StoredInteraction
+from schemas.sessions import MessageAdded, SessionInfo
 
 T = TypeVar("T")
 
@@ -35,6 +38,10 @@ class SyncKaizenClient:
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         """Close the client and stop its loop. Idempotent."""
@@ -70,3 +77,46 @@ class SyncKaizenClient:
 
     def get_learning(self, learning_id: int) -> Learning:
         return self._run(self._client.get_learning(learning_id))
+
+    def session(
+        self,
+        session_id: str | None = None,
+        *,
+        agent: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> "SyncChatSession":
+        """Start a chat session. Use it with `with`, or rely on process exit: an
+        open session is ended by an `atexit` hook (not after os._exit or SIGKILL;
+        the server's idle timeout ends those)."""
+        starter = self._client.session(session_id, agent=agent, metadata=metadata)
+        opened = SyncChatSession(self, self._run(starter.__aenter__()))
+        atexit.register(opened.end)
+        return opened
+
+
+class SyncChatSession:
+    def __init__(self, owner: SyncKaizenClient, session: ChatSession) -> None:
+        self._owner = owner
+        self._session = session
+
+    @property
+    def id(self) -> str:
+        return self._session.id
+
+    def log(self, role: str, content: str, metadata: dict[str, Any] | None = None) -> MessageAdded:
+        return self._owner._run(self._session.log(role, content, metadata))
+
+    def end(self) -> SessionInfo | None:
+        """End the session. Idempotent; a no-op once the client is closed."""
+        atexit.unregister(self.end)
+        if self._session.ended or self._owner.closed:
+            return self._session.info if self._session.ended else None
+        return self._owner._run(self._session.end())
+
+    def __enter__(self) -> "SyncChatSession":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.end()

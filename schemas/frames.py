@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from schemas.anomalies import AnomaliesQuery, Anomaly
+from schemas.calls import CallOp, CallReply
 from schemas.common import Page, Strict
 from schemas.errors import ErrorDetail
 from schemas.hub import (
@@ -166,7 +167,7 @@ HubOp = (
     | DeleteChannelOp
 )
 LearningOp = RecordOp | LearningsOp | GetLearningOp | AnomaliesOp | StatsOp | PingOp
-AnyOp = LearningOp | HubOp
+AnyOp = LearningOp | HubOp | CallOp
 ClientFrame = Annotated[AnyOp, Field(discriminator="op")]
 
 
@@ -328,5 +329,6 @@ class LaggedFrame(BaseModel):
 
 
 ServerFrame = Annotated[
-    HelloFrame | ErrorFrame | PushFrame | LaggedFrame | Reply, Field(discriminator="type")
+    HelloFrame | ErrorFrame | PushFrame | LaggedFrame | Reply | CallReply,
+    Field(discriminator="type"),
 ]

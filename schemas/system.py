@@ -62,6 +62,27 @@ class HubStats(BaseModel):
     """Connections closed for being too slow since start."""
 
 
+class LoopLag(BaseModel):
+    """How late the event loop woke a 10 ms timer, over the last `window_s`."""
+
+    window_s: float
+    samples: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+class SessionCounts(BaseModel):
+    """Seeds 000/001's daemon statistics, for this tenant."""
+
+    sessions_open: int
+    sessions_processed: int
+    total_messages: int
+    memory_items: int
+    examples_prepared: int
+    fine_tunes: int
+
+
 class Stats(BaseModel):
     version: str
     uptime_s: float
@@ -72,3 +93,5 @@ class Stats(BaseModel):
     websockets: int
     hub: HubStats
     learning: LearningStats
+    sessions: SessionCounts
+    loop_lag: LoopLag

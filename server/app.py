@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server.clock import Clock, SystemClock
 from server.errors import ConfigError
+from server.kb.states import StateRules
 from server.learning.claims import ClaimRules
 from server.learning.index import LearningIndex
 from server.learning.miner import Miner, MinerParams
@@ -24,14 +25,24 @@ from server.services.auth import AuthMode, AuthService
 from server.services.embedder import Embedder, make_embedder
 from server.services.extractor import Extractor
 from server.services.hub import HubService
+from server.services.kb import KnowledgeBaseService
 from server.services.knowledge import KnowledgeService
 from server.services.learning import LearningService
+from server.services.looplag import LoopLagMonitor
+from server.services.performance import PerformanceService
+from server.services.sessions import SessionService
+from server.services.strategy import StrategyService
+from server.services.training import TrainingParams, TrainingService
+from server.services.workflows import WorkflowService
 from server.settings import Settings
 from server.store import SqliteStore
+from server.strategy.bandit import BanditParams
+from server.strategy.changepoint import DetectorParams
 from server.transport.context import SERVICES, SETTINGS, Services
 from server.transport.http import add_routes
 from server.transport.middleware import kaizen_middleware
 from server.transport.ws import websocket
+from server.workflows import WorkflowConfig
 
 log = logging.getLogger("kaizen.app")
 STORE = web.AppKey("store", SqliteStore)
@@ -97,6 +108,15 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         )
     hub = HubService(store.hub, s, clock.now)
     knowledge = KnowledgeService(store.hub, hub.channels)
+    kb = KnowledgeBaseService(
+        store.kb,
+        app[EMBEDDER],
+        clock,
+        knowledge,
+        rules=StateRules(s.kb_min_uses, s.kb_validate_percent, s.kb_deprecate_percent),
+        min_votes=s.kb_promote_min_votes,
+        min_applications=s.kb_promote_min_applications,
+    )
     index = LearningIndex()
     extractor = Extractor(
         store,
@@ -111,11 +131,65 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     learning = LearningService(
         store, index, app[EMBEDDER], clock, max_batch=s.max_batch, ranking=rank_params(s)
     )
+    performance = PerformanceService(
+        store,
+        clock,
+        lookback_s=s.performance_lookback_days * DAY,
+        max_rows=s.performance_max_rows,
+    )
+    strategy = StrategyService(
+        store, extractor, learning, performance, app[EMBEDDER], clock, bandit_params(s)
+    )
+    workflows = WorkflowService(
+        store,
+        clock,
+        WorkflowConfig(idle_s=s.workflow_idle_s, min_support=s.workflow_min_support),
+        tick_s=s.workflow_tick_s,
+        checkpoint_s=s.workflow_checkpoint_s,
+    )
+    sessions = SessionService(
+        store,
+        app[EMBEDDER],
+        clock,
+        s.data_dir / "logs",
+        idle_s=s.session_idle_s,
+        sweep_s=s.session_sweep_s,
+    )
+    training = TrainingService(store, hub, clock, training_params(s))
+    sessions.on_processed = lambda tenant, _sid, messages, _report: training.after_session(
+        tenant, messages
+    )
+    sessions.fine_tunes = store.jobs.succeeded
     await extractor.start()
     await hub.start()
-    app[SERVICES] = Services(s, store, auth, learning, extractor, hub, knowledge)
+    await strategy.start()
+    await workflows.start()
+    await sessions.start()
+    await training.start()
+    loop_lag = LoopLagMonitor(window_s=s.loop_lag_window_s)
+    await loop_lag.start()
+    app[SERVICES] = Services(
+        s,
+        store,
+        auth,
+        learning,
+        extractor,
+        hub,
+        knowledge,
+        kb,
+        strategy,
+        performance,
+        workflows,
+        sessions,
+        training,
+        loop_lag,
+    )
     log.info("services started", extra={"auth": auth.mode.value, "retrieval": learning.retrieval})
     yield
+    await loop_lag.stop()
+    await training.stop()
+    await sessions.stop()
+    await workflows.stop()
     await hub.stop()
     await extractor.stop()
     await store.drain()
@@ -141,6 +215,38 @@ def miner_params(s: Settings) -> MinerParams:
         anomaly_threshold=s.anomaly_threshold,
         familiarity=s.anomaly_familiarity,
         min_history=s.anomaly_min_history,
+    )
+
+
+def bandit_params(s: Settings) -> BanditParams:
+    return BanditParams(
+        discount=s.strategy_discount,
+        discount_from="first_change" if s.strategy_change_detection else "start",
+        backoff_outcomes=s.strategy_backoff_outcomes,
+        detector=DetectorParams() if s.strategy_change_detection else None,
+    )
+
+
+def training_params(s: Settings) -> TrainingParams:
+    return TrainingParams(
+        base_model=s.training_base_model,
+        root=s.data_dir / "models",
+        workers=s.training_workers,
+        threads=s.training_threads,
+        window_s=s.training_window_days * DAY,
+        replay_fraction=s.training_replay_fraction,
+        held_out_fraction=s.training_held_out_fraction,
+        min_examples=s.training_min_examples,
+        margin=s.training_gate_margin,
+        epochs=s.training_epochs,
+        max_steps=s.training_max_steps,
+        learning_rate=s.training_learning_rate,
+        batch_size=s.training_batch_size,
+        lora_r=s.training_lora_r,
+        max_length=s.training_max_length,
+        device=s.training_device,
+        min_messages=s.training_min_messages,
+        schedule_s=s.training_schedule_s,
     )
 
 

@@ -1,4 +1,4 @@
-"""`kaizen serve` and `kaizen token create|list|revoke`."""
+"""`kaizen serve`, `kaizen token create|list|revoke` and `kaizen jobs list|watch`."""
 
 import argparse
 import asyncio
@@ -13,6 +13,7 @@ import uvloop
 from pydantic import ValidationError
 
 import server
+from server.cli_jobs import add_jobs_commands
 from server.errors import KaizenServerError
 from server.logs import setup_logging
 from server.runner import KaizenServer
@@ -50,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
             serve.add_argument(flag, default=None, help=helptext)
     serve.set_defaults(run=run_serve)
     _token_commands(commands.add_parser("token", help="manage bearer tokens"))
+    add_jobs_commands(commands.add_parser("jobs", help="follow fine-tuning jobs"))
     return top
 
 

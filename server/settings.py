@@ -107,13 +107,105 @@ class Settings(BaseModel):
         3.0, gt=0, description="Occurrences after which an action is 1/e as novel."
     )
     shutdown_timeout_s: float = Field(10.0, gt=0, description="Grace period for draining writes.")
+    strategy_discount: float = Field(
+        0.9995,
+        gt=0,
+        le=1,
+        description="Weight an outcome keeps per later outcome in its context (1: no forgetting).",
+    )
+    strategy_change_detection: bool = Field(
+        True,
+        description="Restart a strategy's posterior when a GLR test finds its success shifted.",
+    )
+    strategy_backoff_outcomes: float = Field(
+        10.0, ge=0, description="Outcomes below which a context borrows from the coarser level."
+    )
+    performance_lookback_days: float = Field(
+        30.0, gt=0, description="Executions older than this are left out of performance figures."
+    )
+    performance_max_rows: int = Field(
+        100_000, ge=100, description="Most executions (newest first) one performance read loads."
+    )
+    workflow_idle_s: float = Field(
+        300.0, gt=0, description="Quiet time after which a workflow session closes (seed 004)."
+    )
+    workflow_min_support: int = Field(
+        3, ge=1, description="Sessions a command sequence needs to be listed as a workflow."
+    )
+    workflow_tick_s: float = Field(
+        1.0, gt=0, le=60, description="How often idle workflow sessions are closed and learned."
+    )
+    workflow_checkpoint_s: float = Field(
+        60.0, gt=0, description="How often the workflow learner is saved (events are always)."
+    )
+    session_idle_s: float = Field(
+        1800.0, gt=0, description="A chat session without a message for this long is ended."
+    )
+    session_sweep_s: float = Field(
+        5.0, gt=0, le=300, description="How often idle chat sessions are looked for."
+    )
+    training_base_model: str | None = Field(
+        None,
+        description="Causal LM to fine-tune: a local path or hub id; unset turns training off.",
+    )
+    training_workers: int = Field(1, ge=1, le=16, description="Training worker processes.")
+    training_threads: int = Field(1, ge=1, le=256, description="Torch CPU threads per worker.")
+    training_window_days: float = Field(
+        30.0, gt=0, description="Training data older than this only enters as replay (seed 002)."
+    )
+    training_replay_fraction: float = Field(
+        0.2, ge=0, le=1, description="Older examples replayed, as a share of the fresh ones."
+    )
+    training_held_out_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of examples held out for the evaluation gate."
+    )
+    training_min_examples: int = Field(
+        2, ge=1, description="Training examples a job needs, else it fails without training."
+    )
+    training_gate_margin: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="Relative held-out loss gain a new adapter needs to be promoted.",
+    )
+    training_epochs: int = Field(1, ge=1, le=100, description="Passes over the training data.")
+    training_max_steps: int | None = Field(
+        None, ge=1, description="Optimizer steps per job; set, it replaces epochs."
+    )
+    training_learning_rate: float = Field(2e-4, gt=0, le=1, description="AdamW learning rate.")
+    training_batch_size: int = Field(8, ge=1, le=1024, description="Examples per step.")
+    training_lora_r: int = Field(8, ge=1, le=256, description="LoRA rank (alpha is twice it).")
+    training_max_length: int = Field(256, ge=16, le=32768, description="Tokens per example.")
+    training_device: str = Field("auto", description="auto (GPU when there is one), cpu, cuda...")
+    training_min_messages: int = Field(
+        4, ge=1, description="A session this long triggers a job (seed 000's MIN_MESSAGES)."
+    )
+    training_schedule_s: float = Field(
+        3600.0, gt=0, description="Retrain this often when there is new data (seed 002)."
+    )
+    loop_lag_window_s: float = Field(
+        60.0, gt=0, description="Event-loop lag in /stats covers this many recent seconds."
+    )
+    kb_min_uses: int = Field(5, ge=1, description="Uses before a knowledge item can be VALIDATED.")
+    kb_validate_percent: int = Field(
+        80, ge=1, le=100, description="Success percentage from which an item is VALIDATED."
+    )
+    kb_deprecate_percent: int = Field(
+        40, ge=0, le=99, description="Success percentage under which an item is DEPRECATED."
+    )
+    kb_promote_min_votes: int = Field(
+        3, ge=0, description="Votes a hub message needs to be promoted into the knowledge base."
+    )
+    kb_promote_min_applications: int = Field(
+        1, ge=0, description="Applications a hub message needs to be promoted."
+    )
     hub_max_message_bytes: int = Field(
         64 << 10, ge=256, le=16 << 20, description="Largest encoded knowledge message."
     )
     hub_max_subscriptions: int = Field(
         128, ge=1, description="Most subscriptions one WebSocket may hold."
     )
-    hub_max_channels: int = Field(1000, ge=7, description="Most channels one tenant may have.")
+    hub_max_channels: int = Field(1000, ge=9, description="Most channels one tenant may have.")
     hub_publish_rate: float = Field(
         1000.0, gt=0, description="Publishes per second allowed to one token (token bucket)."
     )

@@ -30,7 +30,7 @@ CASES: list[tuple[str, bytes, int, str]] = [
 
 
 async def post(kz: KaizenClient, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    async with kz.session.post(path, data=body) as resp:
+    async with kz.http.post(path, data=body) as resp:
         return resp.status, orjson.loads(await resp.read())
 
 
@@ -94,7 +94,7 @@ async def test_batch_over_the_limit_is_refused_whole(data_dir: Path) -> None:
 async def test_bad_paths_and_queries(
     kz: KaizenClient, method: str, path: str, status: int, code: str
 ) -> None:
-    async with kz.session.request(method, path) as resp:
+    async with kz.http.request(method, path) as resp:
         assert resp.status == status
         assert_error_shape(orjson.loads(await resp.read()), code)
 
@@ -138,12 +138,12 @@ async def test_json_nested_near_the_limit_round_trips(kz: KaizenClient) -> None:
     ],
 )
 async def test_out_of_range_cursors_are_refused(kz: KaizenClient, path: str) -> None:
-    async with kz.session.get(path) as resp:
+    async with kz.http.get(path) as resp:
         assert resp.status == 422
         assert_error_shape(orjson.loads(await resp.read()), "invalid_request")
 
 
 async def test_an_absurdly_long_id_is_not_found(kz: KaizenClient) -> None:
-    async with kz.session.get("/interactions/" + "9" * 5000) as resp:
+    async with kz.http.get("/interactions/" + "9" * 5000) as resp:
         assert resp.status == 404
         assert_error_shape(orjson.loads(await resp.read()), "not_found")

@@ -31,7 +31,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 async def test_openapi_lists_every_route_and_resolves_its_refs(kz: KaizenClient) -> None:
-    async with kz.session.get("/openapi.json") as resp:
+    async with kz.http.get("/openapi.json") as resp:
         doc = await resp.json()
     for route in ROUTES:
         path = route.path.replace(r"{id:\d+}", "{id}")

@@ -20,6 +20,8 @@ async def test_every_tenant_has_the_default_channels(kz: KaizenClient) -> None:
         "code",
         "testing",
         "debugging",
+        "jobs",
+        "models",
     } <= names
 
 

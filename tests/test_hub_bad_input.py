@@ -96,7 +96,7 @@ async def test_bad_hub_requests(
     kz: KaizenClient, name: str, method: str, path: str, body: bytes | None, status: int, code: str
 ) -> None:
     await kz.share_solution("p", "s")
-    async with kz.session.request(method, path, data=body) as resp:
+    async with kz.http.request(method, path, data=body) as resp:
         got, reply = resp.status, orjson.loads(await resp.read())
     assert got == status, reply
     assert_error_shape(reply, code)

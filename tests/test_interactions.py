@@ -28,7 +28,7 @@ async def test_a_batch_is_stored_in_order(kz: KaizenClient) -> None:
 async def test_a_plain_object_body_is_one_interaction(kz: KaizenClient) -> None:
     import orjson
 
-    async with kz.session.post("/interactions", data=orjson.dumps(interaction())) as resp:
+    async with kz.http.post("/interactions", data=orjson.dumps(interaction())) as resp:
         body: dict[str, Any] = await resp.json()
     assert resp.status == 201 and len(body["ids"]) == 1
 
@@ -71,7 +71,7 @@ async def test_a_timestamp_without_a_zone_is_utc(kz: KaizenClient) -> None:
     import orjson
 
     body = orjson.dumps(interaction(timestamp="2026-01-02T03:04:05"))
-    async with kz.session.post("/interactions", data=body) as resp:
+    async with kz.http.post("/interactions", data=body) as resp:
         new_id = (await resp.json())["ids"][0]
     stored = await kz.get_interaction(new_id)
     assert stored.timestamp.isoformat() == "2026-01-02T03:04:05+00:00"

@@ -203,7 +203,7 @@ async def test_learning_ops_over_the_websocket(data_dir: Path) -> None:
     ],
 )
 async def test_bad_anomaly_queries_are_422(kz: KaizenClient, query: dict[str, str]) -> None:
-    async with kz.session.get("/anomalies", params=query) as resp:
+    async with kz.http.get("/anomalies", params=query) as resp:
         assert resp.status == 422
         assert (await resp.json())["error"]["code"] == "invalid_request"
 
@@ -213,7 +213,7 @@ async def test_bad_anomaly_queries_are_422(kz: KaizenClient, query: dict[str, st
     [{"since": "not a date"}, {"type": "GUESS"}, {"min_confidence": "SURE"}, {"task": ""}],
 )
 async def test_bad_learning_queries_are_422(kz: KaizenClient, query: dict[str, str]) -> None:
-    async with kz.session.get("/learnings", params=query) as resp:
+    async with kz.http.get("/learnings", params=query) as resp:
         assert resp.status == 422
 
 

@@ -22,7 +22,7 @@ from tests.conftest import eventually, interaction, running, settings_for
 
 
 async def raw_socket(kz: KaizenClient) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
-    ws = await kz.session.ws_connect("/ws")
+    ws = await kz.http.ws_connect("/ws")
     hello = orjson.loads((await ws.receive()).data)
     return ws, hello
 

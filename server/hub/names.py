@@ -12,6 +12,8 @@ DEFAULT_CHANNELS = (
     "code",
     "testing",
     "debugging",
+    "jobs",
+    "models",
 )
 """Every tenant has these (seed 003, "Default Channels"); they cannot be deleted."""
 

@@ -58,6 +58,13 @@ class Clusterer:
         self._assigned[(tenant, task)] = cluster.id
         return cluster, is_new
 
+    def nearest(self, tenant: str, task: str, vector: Vector | None) -> Cluster | None:
+        """The cluster `task` would join, without placing it (so no new cluster)."""
+        known = self._assigned.get((tenant, task))
+        if known is not None:
+            return self.clusters[known]
+        return self._nearest(tenant, terms(task), vector)
+
     def _place(self, tenant: str, task: str, vector: Vector | None) -> tuple[Cluster, bool]:
         task_terms = terms(task)
         best = self._nearest(tenant, task_terms, vector)

@@ -19,7 +19,7 @@ import orjson
 
 from schemas import Interaction, LearningType
 from server.learning.anomaly import BehaviourModel, Observation, Reason
-from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, group_key
+from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, group_key, pool
 from server.learning.clusters import Cluster, Clusterer
 from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
 from server.learning.recoveries import recoveries
@@ -111,6 +111,7 @@ class Miner:
         self.patterns: dict[tuple[str, str], Pattern] = {}
         self._groups: dict[tuple[str, str], set[str]] = {}
         self._sequences: dict[tuple[str, str], set[str]] = {}
+        self._cluster_agents: dict[tuple[str, int], set[str]] = {}
         self.behaviours: dict[tuple[str, str], BehaviourModel] = {}
         self.last_anomaly_id = 0
 
@@ -129,6 +130,7 @@ class Miner:
         self.patterns.clear()
         self._groups.clear()
         self._sequences.clear()
+        self._cluster_agents.clear()
         self.behaviours.clear()
         for cluster in state.clusters:
             self.clusterer.add(cluster)
@@ -152,6 +154,19 @@ class Miner:
         if p.kind is PatternKind.SEQUENCE:
             self._groups.setdefault((p.tenant, group_key(p)), set()).add(p.key)
             self._sequences.setdefault((p.tenant, _json(p.actions)), set()).add(p.key)
+            self._cluster_agents.setdefault((p.tenant, p.cluster_id), set()).add(p.agent_type)
+
+    # -- reading -----------------------------------------------------------------
+
+    def cluster_profile(self, tenant: str, cluster_id: int, now: float) -> dict[str, Evidence]:
+        """Each agent type's pooled evidence on the cluster's tasks, at `now`. Call
+        on the miner's thread (`Extractor.inspect`)."""
+        agents = sorted(self._cluster_agents.get((tenant, cluster_id), set()))
+        return {agent: self._pooled(tenant, f"{cluster_id}|{agent}", now) for agent in agents}
+
+    def _pooled(self, tenant: str, group: str, now: float) -> Evidence:
+        members = self._members(tenant, self._groups.get((tenant, group), set()), now)
+        return pool([ev for _, ev in members])
 
     # -- folding -----------------------------------------------------------------
 

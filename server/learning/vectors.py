@@ -36,3 +36,13 @@ class VectorSet:
         sims = self.similarities(vector)
         best = int(np.argmax(sims))
         return self.keys[best], float(sims[best])
+
+    def top(self, vector: Vector, k: int) -> list[tuple[int, float]]:
+        """(key, cosine) of the `k` closest rows, closest first."""
+        if not self.keys or k < 1:
+            return []
+        sims = self.similarities(vector)
+        k = min(k, len(sims))
+        best = np.argpartition(-sims, k - 1)[:k]
+        order = best[np.argsort(-sims[best], kind="stable")]
+        return [(self.keys[int(i)], float(sims[i])) for i in order]

@@ -19,7 +19,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas import ExtractorStats
 from server.clock import Clock
@@ -32,6 +32,7 @@ from server.store.records import CommittedBatch
 log = logging.getLogger("kaizen.extractor")
 
 CATCH_UP_BATCH = 5000
+T = TypeVar("T")
 Announce = Callable[[list[AnomalyDraft]], Awaitable[None]]
 
 
@@ -113,6 +114,12 @@ class Extractor:
         await self._task
         await self.step()
         self._pool.shutdown(wait=True)
+
+    async def inspect(self, read: Callable[[Miner], T]) -> T:
+        """Run `read` on the miner's thread, between folds, so it sees the miner
+        whole. Safe to cancel: the read finishes unobserved and changes nothing."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, read, self._miner)
 
     def _receive(self, batch: CommittedBatch) -> None:
         self._pending.append(batch)

@@ -10,6 +10,7 @@ from schemas import (
     Interaction,
     Learning,
     LearningsQuery,
+    LearningType,
     Page,
     RecordResult,
     ScoredLearning,
@@ -103,6 +104,9 @@ class LearningService:
         if found is None:
             raise NotFound("no such learning", id=learning_id)
         return found
+
+    async def count_task_strategies(self, tenant: str) -> int:
+        return await self._store.learning.count_active(tenant, LearningType.TASK_STRATEGY)
 
     # -- ranking -------------------------------------------------------------------
 

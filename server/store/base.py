@@ -5,13 +5,23 @@ from typing import Protocol
 
 from schemas import Interaction, StoredInteraction, WriterStats
 from server.store.hub import HubStore
+from server.store.jobs import JobStore
+from server.store.kb import KnowledgeBaseStore
 from server.store.learnings import LearningStore
 from server.store.records import CommittedBatch, TenantCounts, TokenRecord
+from server.store.sessions import SessionStore
+from server.store.strategy import StrategyStore
+from server.store.workflows import WorkflowStore
 
 
 class Store(Protocol):
     hub: HubStore
     learning: LearningStore
+    strategy: StrategyStore
+    kb: KnowledgeBaseStore
+    workflows: WorkflowStore
+    sessions: SessionStore
+    jobs: JobStore
 
     @property
     def last_interaction_id(self) -> int: ...
@@ -34,6 +44,9 @@ class Store(Protocol):
     ) -> StoredInteraction | None: ...
     async def list_interactions(
         self, tenant: str, after_id: int, limit: int
+    ) -> list[StoredInteraction]: ...
+    async def successful_interactions(
+        self, tenant: str, since: float, limit: int
     ) -> list[StoredInteraction]: ...
     async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]: ...
     async def find_token(self, digest: bytes) -> TokenRecord | None: ...

@@ -77,6 +77,10 @@ class LearningStore:
         rows = await self._fetch(sql.GET_LEARNING, (tenant, learning_id))
         return learning(rows[0]) if rows else None
 
+    async def count_active(self, tenant: str, kind: LearningType) -> int:
+        rows = await self._fetch(sql.COUNT_ACTIVE_OF_TYPE, (tenant, kind.value))
+        return int(rows[0][0])
+
     async def by_ids(self, tenant: str, ids: Sequence[int]) -> dict[int, Learning]:
         if not ids:
             return {}

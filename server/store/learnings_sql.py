@@ -29,6 +29,9 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, agent_type = excluded.a
     confidence = excluded.confidence, last_seen = excluded.last_seen,
     updated_at = excluded.updated_at, body = excluded.body
 """
+COUNT_ACTIVE_OF_TYPE = (
+    "SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active' AND type = ?"
+)
 INSERT_DOCUMENT = "INSERT INTO learnings_fts (rowid, document) VALUES (?, ?)"
 LEARNING_IDS = "SELECT type, key, id FROM learnings"
 LAST_IDS = "SELECT (SELECT coalesce(max(id), 0) FROM learnings), (SELECT coalesce(max(id), 0) FROM anomalies)"

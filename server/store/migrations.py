@@ -153,6 +153,150 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX anomalies_by_tenant ON anomalies (tenant, id);
     """,
+    # 4: adaptive strategies and the performance optimizer
+    """
+    CREATE TABLE strategy_tasks (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX strategy_tasks_by_tenant ON strategy_tasks (tenant, id);
+    CREATE TABLE strategy_selections (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        strategy TEXT NOT NULL,
+        complexity INTEGER NOT NULL,
+        contexts TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        body BLOB NOT NULL,
+        success INTEGER,
+        duration REAL,
+        outcome_at REAL,
+        outcome BLOB
+    );
+    CREATE INDEX strategy_selections_by_tenant ON strategy_selections (tenant, id);
+    CREATE TABLE strategy_arms (
+        tenant TEXT NOT NULL,
+        context TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (tenant, context)
+    ) WITHOUT ROWID;
+    CREATE TABLE executions (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        agent_type TEXT NOT NULL,
+        task_category TEXT NOT NULL,
+        success INTEGER NOT NULL,
+        at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX executions_by_agent ON executions (tenant, agent_type, at);
+    CREATE INDEX executions_by_time ON executions (tenant, at);
+    """,
+    # 5: the knowledge base: versioned, stateful items
+    """
+    CREATE TABLE kb_items (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        key TEXT NOT NULL,
+        category TEXT NOT NULL,
+        state TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        uses INTEGER NOT NULL,
+        successes INTEGER NOT NULL,
+        confidence REAL NOT NULL,
+        origin TEXT NOT NULL,
+        merged_into INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        last_used_at REAL,
+        body BLOB NOT NULL,
+        UNIQUE (tenant, key)
+    );
+    CREATE INDEX kb_items_by_tenant ON kb_items (tenant, id);
+    CREATE INDEX kb_items_by_state ON kb_items (tenant, state, confidence DESC);
+    CREATE TABLE kb_versions (
+        tenant TEXT NOT NULL,
+        item_id INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (tenant, item_id, version)
+    ) WITHOUT ROWID;
+    """,
+    # 6: workflow events and learner checkpoints; chat sessions, memory, training examples
+    """
+    CREATE TABLE workflow_batches (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE workflow_checkpoint (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        cursor INTEGER NOT NULL,
+        state BLOB NOT NULL
+    );
+    CREATE TABLE chat_sessions (
+        id TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        last_activity REAL NOT NULL,
+        ended_at REAL,
+        metadata BLOB NOT NULL,
+        report BLOB,
+        PRIMARY KEY (tenant, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX chat_sessions_by_state ON chat_sessions (state, last_activity);
+    CREATE TABLE chat_messages (
+        tenant TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        metadata BLOB NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (tenant, session_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE memory_items (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        at REAL NOT NULL,
+        vector BLOB
+    );
+    CREATE INDEX memory_items_by_tenant ON memory_items (tenant, id);
+    CREATE VIRTUAL TABLE memory_fts USING fts5(content, tokenize='porter unicode61');
+    CREATE TABLE training_examples (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        source TEXT NOT NULL,
+        context TEXT NOT NULL,
+        instruction TEXT NOT NULL,
+        output TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX training_examples_by_time ON training_examples (tenant, created_at);
+    """,
+    # 7: fine-tuning jobs
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX jobs_by_tenant ON jobs (tenant, id);
+    CREATE INDEX jobs_by_state ON jobs (state);
+    """,
 )
 
 

@@ -13,6 +13,10 @@ INSERT_INTERACTIONS = Insert(
 _INTERACTION_COLUMNS = "id, recorded_at, body"
 GET_INTERACTION = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tenant = ? AND id = ?"
 LIST_INTERACTIONS = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?"
+SUCCESSFUL_SINCE = (
+    f"SELECT {_INTERACTION_COLUMNS} FROM interactions "
+    "WHERE tenant = ? AND success = 1 AND recorded_at >= ? ORDER BY id DESC LIMIT ?"
+)
 COMMITTED_AFTER = (
     f"SELECT tenant, {_INTERACTION_COLUMNS} FROM interactions WHERE id > ? ORDER BY id LIMIT ?"
 )

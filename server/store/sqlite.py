@@ -21,9 +21,14 @@ from server.clock import Clock, SystemClock, utc
 from server.errors import ConfigError
 from server.store import sql
 from server.store.hub import HubStore
+from server.store.jobs import JobStore
+from server.store.kb import KnowledgeBaseStore
 from server.store.learnings import LearningStore
 from server.store.migrations import pending
 from server.store.records import CommittedBatch, TenantCounts, TokenRecord
+from server.store.sessions import SessionStore
+from server.store.strategy import StrategyStore
+from server.store.workflows import WorkflowStore
 from server.store.writer import Step, Writer
 
 
@@ -55,6 +60,11 @@ class SqliteStore:
         self._listeners: list[Callable[[CommittedBatch], None]] = []
         self.hub = HubStore(lambda: self.writer, self._fetch)
         self.learning = LearningStore(lambda: self.writer, self._fetch)
+        self.strategy = StrategyStore(lambda: self.writer, self._fetch)
+        self.workflows = WorkflowStore(lambda: self.writer, self._fetch)
+        self.sessions = SessionStore(lambda: self.writer, self._fetch)
+        self.jobs = JobStore(lambda: self.writer, self._fetch)
+        self.kb = KnowledgeBaseStore(lambda: self.writer, self._fetch)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -78,6 +88,11 @@ class SqliteStore:
         self._writer = Writer(self._conn, batch_max=self._batch_max, queue_max=self._queue_max)
         self._writer.start()
         await self.hub.open()
+        await self.strategy.open()
+        await self.workflows.open()
+        await self.sessions.open()
+        await self.jobs.open()
+        await self.kb.open()
 
     async def drain(self) -> None:
         """Commit every queued write and stop the writer. Idempotent."""
@@ -197,6 +212,13 @@ class SqliteStore:
         self, tenant: str, after_id: int, limit: int
     ) -> list[StoredInteraction]:
         rows = await self._fetch(sql.LIST_INTERACTIONS, (tenant, after_id, limit))
+        return [_interaction(r) for r in rows]
+
+    async def successful_interactions(
+        self, tenant: str, since: float, limit: int
+    ) -> list[StoredInteraction]:
+        """The tenant's successful interactions recorded since `since`, newest first."""
+        rows = await self._fetch(sql.SUCCESSFUL_SINCE, (tenant, since, limit))
         return [_interaction(r) for r in rows]
 
     async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]:

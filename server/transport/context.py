@@ -9,8 +9,15 @@ from aiohttp import web
 from server.services.auth import AuthService, Principal
 from server.services.extractor import Extractor
 from server.services.hub import HubService
+from server.services.kb import KnowledgeBaseService
 from server.services.knowledge import KnowledgeService
 from server.services.learning import LearningService
+from server.services.looplag import LoopLagMonitor
+from server.services.performance import PerformanceService
+from server.services.sessions import SessionService
+from server.services.strategy import StrategyService
+from server.services.training import TrainingService
+from server.services.workflows import WorkflowService
 from server.settings import Settings
 from server.store import Store
 
@@ -27,6 +34,13 @@ class Services:
     extractor: Extractor
     hub: HubService
     knowledge: KnowledgeService
+    kb: KnowledgeBaseService
+    strategy: StrategyService
+    performance: PerformanceService
+    workflows: WorkflowService
+    sessions: SessionService
+    training: TrainingService
+    loop_lag: LoopLagMonitor
     started_at: float = field(default_factory=time.time)
     sockets: "set[Connection]" = field(default_factory=set)
 

@@ -28,6 +28,12 @@ from schemas import (
 from server.transport.bodies import path_id, read_body, read_query, reply, reply_json
 from server.transport.context import principal, services
 from server.transport.http_hub import HUB_ROUTES
+from server.transport.http_kb import KB_ROUTES
+from server.transport.http_performance import PERFORMANCE_ROUTES
+from server.transport.http_sessions import SESSION_ROUTES
+from server.transport.http_strategy import STRATEGY_ROUTES
+from server.transport.http_training import TRAINING_ROUTES
+from server.transport.http_workflows import WORKFLOW_ROUTES
 from server.transport.openapi import openapi
 from server.transport.route import Route
 from server.transport.stats import collect_stats
@@ -176,7 +182,16 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-ALL_ROUTES = ROUTES + HUB_ROUTES
+ALL_ROUTES = (
+    ROUTES
+    + HUB_ROUTES
+    + KB_ROUTES
+    + STRATEGY_ROUTES
+    + PERFORMANCE_ROUTES
+    + WORKFLOW_ROUTES
+    + SESSION_ROUTES
+    + TRAINING_ROUTES
+)
 
 
 def add_routes(app: web.Application) -> None:

@@ -19,4 +19,6 @@ async def collect_stats(svc: Services, tenant: str) -> Stats:
         websockets=len(svc.sockets),
         hub=svc.hub.stats(tenant),
         learning=svc.learning.stats(svc.extractor.sweeps, svc.extractor.anomalies),
+        sessions=await svc.sessions.stats(tenant),
+        loop_lag=svc.loop_lag.snapshot(),
     )

@@ -46,8 +46,10 @@ from schemas import (
     VoteOp,
     encode,
 )
+from schemas.calls import CallOp
 from server.hub.wsframe import text_frame
 from server.transport.stats import collect_stats
+from server.transport.ws_calls import call
 
 if TYPE_CHECKING:
     from server.transport.ws import Connection
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
 
 async def dispatch(conn: "Connection", frame: AnyOp) -> BaseModel | None:
     match frame:
+        case CallOp():
+            return await call(conn, frame)
         case RecordOp() | LearningsOp() | GetLearningOp() | AnomaliesOp() | StatsOp() | PingOp():
             return await _learning(conn, frame)
         case PublishOp() | ShareSolutionOp() | BroadcastDiscoveryOp():

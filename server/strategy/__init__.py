@@ -1,0 +1,1 @@
+"""Strategy selection: task analysis, agent sequences and the adaptive strategy ranker."""
