@@ -2,8 +2,10 @@
 pipeline after the end (topics, preferences, memory, training examples, logs),
 an isolated stage failure, idle timeouts on a manual clock, tenants, bad input."""
 
+import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,24 @@ async def test_bad_input(
         assert resp.status == status, await resp.text()
         assert set((await resp.json())["error"]) == {"code", "message", "details"}
     assert (await kz.get_session_stats()).total_messages == 0
+
+
+SYNC_SCRIPT = """
+import sys
+from client import SyncKaizenClient
+kz = SyncKaizenClient(sys.argv[1])
+s = kz.session("left-open")
+s.log("user", "a question nobody ends")
+print("logged", flush=True)
+"""
+
+
+async def test_the_sync_client_ends_its_sessions_at_exit(kz: KaizenClient) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SYNC_SCRIPT, kz.base_url, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and b"logged" in out
+    info = await kz.get_session("left-open")
+    assert info.state in (SessionState.ENDED, SessionState.PROCESSED)
+    assert info.messages == 1

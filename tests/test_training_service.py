@@ -18,6 +18,7 @@ from client import KaizenClient
 from client.errors import BadRequestError, ConflictError, NotFoundError
 from schemas import Interaction
 from schemas.training import Job, JobState, JobTrigger
+from server.cli_jobs import _watch, render
 from server.runner import KaizenServer
 from server.training.tiny import build_tiny_llama
 from server.transport.context import SERVICES, Services
@@ -242,3 +243,19 @@ def _alive(pid: int) -> bool:
         if finished_pid == pid:
             return False
     return True
+
+
+async def test_jobs_watch_draws_progress_until_the_end(data_dir: Path, tiny_model: Path) -> None:
+    async with kaizen(data_dir, tiny_model) as (server, kz):
+        await teach(kz)
+        job = await kz.fine_tune()
+        out = io.StringIO()
+        status = await _watch(server.url, None, None, 0.05, out)
+        lines = out.getvalue()
+        assert status == 0
+        assert f"job {job.id} [" in lines
+        assert "12/12" in lines
+        assert "succeeded" in lines
+        done = await kz.get_job(job.id)
+        assert render(done).endswith("succeeded")
+        assert render(done).count("#") == 30
