@@ -277,8 +277,7 @@ class TrainingService:
         now = self._now()
         examples = [
             Example(r.instruction, r.output, r.context, r.created_at, r.source)
-            for r in await self._store.sessions.examples_since(0.0, EXAMPLES_MAX)
-            if r.tenant == tenant
+            for r in await self._store.sessions.examples_of(tenant, EXAMPLES_MAX)
         ]
         since = now - 2 * window_s
         for item in await self._store.successful_interactions(tenant, since, EXAMPLES_MAX):

@@ -55,6 +55,10 @@ INSERT_EXAMPLE = """
 INSERT INTO training_examples (tenant, source, context, instruction, output, created_at)
 VALUES (?, ?, ?, ?, ?, ?)
 """
+TENANT_EXAMPLES = """
+SELECT tenant, source, context, instruction, output, created_at FROM training_examples
+WHERE tenant = ? ORDER BY id DESC LIMIT ?
+"""
 EXAMPLES_SINCE = """
 SELECT tenant, source, context, instruction, output, created_at FROM training_examples
 WHERE created_at >= ? ORDER BY id LIMIT ?
@@ -183,6 +187,11 @@ class SessionStore:
 
     async def examples_since(self, since: float, limit: int) -> list[ExampleRow]:
         rows = await self._fetch(EXAMPLES_SINCE, (since, limit))
+        return [ExampleRow(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
+
+    async def examples_of(self, tenant: str, limit: int) -> list[ExampleRow]:
+        """The tenant's latest training examples, newest first."""
+        rows = await self._fetch(TENANT_EXAMPLES, (tenant, limit))
         return [ExampleRow(r[0], r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
 
     async def stats(self, tenant: str) -> tuple[int, int, int, int, int]:
