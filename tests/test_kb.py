@@ -729,10 +729,11 @@ async def test_the_routes_and_the_sdk(tenants: tuple[KaizenServer, str, str]) ->
         KaizenClient(server.url, token=token_a) as kz,
         KaizenClient(server.url, token=token_b) as other,
     ):
-        await sdk_round_trip(kz, other)
+        assert await sdk_round_trip(kz, other) > 0
 
 
-async def sdk_round_trip(kz: KaizenClient, other: KaizenClient) -> None:
+async def sdk_round_trip(kz: KaizenClient, other: KaizenClient) -> int:
+    """Every KB route through the SDK; returns the item it made."""
     item = await kz.add_knowledge(category="patterns", title="TDD", tags=["testing"])
     updated = await kz.update_knowledge(item.id, change_note="why", content={"a": 1})
     assert (await kz.get_knowledge_item(item.id)).version == updated.version == 2
@@ -780,3 +781,4 @@ async def sdk_round_trip(kz: KaizenClient, other: KaizenClient) -> None:
         await other.record_usage(item.id, True)
     async with session.post("/kb/prune") as resp:
         assert resp.status == 200  # an empty body takes the defaults
+    return item.id

@@ -171,7 +171,9 @@ async def test_a_long_session_triggers_a_job(data_dir: Path, tiny_model: Path) -
             return [j for j in (await kz.list_jobs()).items if j.trigger is JobTrigger.SESSION]
 
         job = (await eventually(triggered, timeout=60))[0]
-        await finished(kz, job.id)
+        assert job.note == "session ended"
+        done = await finished(kz, job.id)
+        assert done.examples["seen"] >= 1  # the session's examples reached the job
 
 
 async def test_no_base_model_means_no_jobs(kz: KaizenClient) -> None:
