@@ -41,6 +41,15 @@ def path_id(request: web.Request) -> int:
     return int(text)
 
 
+def path_text(request: web.Request, name: str, shape: TypeAdapter[str], what: str) -> str:
+    """A `{name}` path segment of the given shape; any other text cannot name an
+    existing `what`, so it is a 404, not a validation error."""
+    raw = request.match_info[name]
+    if not shape.validator.isinstance_python(raw):
+        raise NotFound(f"no such {what}", **{name: raw[:128]})
+    return raw
+
+
 def reply(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(status=status, body=encode(model), content_type="application/json")
 

@@ -20,8 +20,7 @@ from schemas.performance import (
     Recommendations,
     RecommendationsQuery,
 )
-from server.errors import NotFound
-from server.transport.bodies import read_body, read_query, reply
+from server.transport.bodies import path_text, read_body, read_query, reply
 from server.transport.context import principal, services
 from server.transport.route import Route
 
@@ -38,16 +37,9 @@ async def record_executions(request: web.Request) -> web.Response:
 
 async def agent_performance(request: web.Request) -> web.Response:
     query = read_query(request, PerformanceQuery)
-    agent = _agent(request)
+    agent = path_text(request, "agent", AGENT, "agent type")
     found = await services(request).performance.agent(principal(request).tenant, agent, query)
     return reply(found)
-
-
-def _agent(request: web.Request) -> str:
-    raw = request.match_info["agent"]
-    if not AGENT.validator.isinstance_python(raw):
-        raise NotFound("no such agent type", agent_type=raw[:64])
-    return raw
 
 
 async def compare_agents(request: web.Request) -> web.Response:

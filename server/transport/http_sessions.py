@@ -13,8 +13,7 @@ from schemas.sessions import (
     SessionStart,
     SessionStats,
 )
-from server.errors import NotFound
-from server.transport.bodies import read_body, read_query, reply
+from server.transport.bodies import path_text, read_body, read_query, reply
 from server.transport.context import principal, services
 from server.transport.route import Route
 
@@ -24,10 +23,7 @@ KEY: TypeAdapter[str] = TypeAdapter(SessionKey)
 
 
 def session_id(request: web.Request) -> str:
-    raw = request.match_info["sid"]
-    if not KEY.validator.isinstance_python(raw):
-        raise NotFound("no such session", session_id=raw[:128])
-    return raw
+    return path_text(request, "sid", KEY, "session")
 
 
 async def start_session(request: web.Request) -> web.Response:

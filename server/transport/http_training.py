@@ -5,8 +5,7 @@ from pydantic import TypeAdapter
 
 from schemas import Page
 from schemas.training import FineTuneRequest, Job, JobsQuery, JobTrigger, Models, Version
-from server.errors import NotFound
-from server.transport.bodies import path_id, read_body, read_query, reply
+from server.transport.bodies import path_id, path_text, read_body, read_query, reply
 from server.transport.context import principal, services
 from server.transport.route import Route
 
@@ -15,10 +14,7 @@ VERSION: TypeAdapter[str] = TypeAdapter(Version)
 
 
 def version_of(request: web.Request) -> str:
-    raw = request.match_info["version"]
-    if not VERSION.validator.isinstance_python(raw):
-        raise NotFound("no such adapter version", version=raw[:64])
-    return raw
+    return path_text(request, "version", VERSION, "adapter version")
 
 
 async def fine_tune(request: web.Request) -> web.Response:
