@@ -459,3 +459,13 @@ def test_posterior_mean_stays_between_prior_and_evidence(outcomes: list[float]) 
     if outcomes:
         observed = sum(outcomes) / len(outcomes)
         assert min(0.5, observed) - 1e-12 <= posterior.mean <= max(0.5, observed) + 1e-12
+
+
+def test_one_contexts_state_and_the_learned_arms() -> None:
+    ranker = StrategyRanker(BanditParams(detector=None, discount=1.0))
+    ranker.update(["cluster:1", "global"], "parallel", 1.0)
+    ranker.update(["global"], "single", 0.0)
+    whole = ranker.to_state()["contexts"]
+    assert ranker.context_state("cluster:1") == whole["cluster:1"]
+    assert ranker.context_state("cluster:9") is None
+    assert ranker.learned_arms() == 3

@@ -323,7 +323,7 @@ class StrategyService:
             total_tasks_analyzed=await self._store.strategy.task_count(tenant),
             strategies_selected=sum(r.selected for r in rows),
             outcomes_recorded=outcomes,
-            learned_patterns=_learned_arms(ranker) if ranker else 0,
+            learned_patterns=ranker.learned_arms() if ranker else 0,
             task_strategy_learnings=await self._learning.count_task_strategies(tenant),
             overall_success_rate=successes / outcomes if outcomes else None,
             change_points=self.change_points,
@@ -388,21 +388,9 @@ def _ranked(score: ArmScore) -> RankedStrategy:
 
 
 def _context_states(ranker: StrategyRanker, contexts: list[str]) -> dict[str, bytes]:
-    """The persisted form of some contexts. `to_state` walks every context of the
-    tenant: linear in them, and cheap next to the commit it precedes."""
-    state = ranker.to_state()["contexts"]
-    return {c: orjson.dumps(state[c]) for c in contexts if c in state}
-
-
-def _learned_arms(ranker: StrategyRanker) -> int:
-    """(context, strategy) posteriors that hold any evidence."""
-    contexts = ranker.to_state()["contexts"].values()
-    return sum(
-        1
-        for context in contexts
-        for arm in context["arms"].values()
-        if arm["successes"] + arm["failures"] > 0
-    )
+    """The persisted form of the contexts an outcome moved."""
+    states = {c: ranker.context_state(c) for c in contexts}
+    return {c: orjson.dumps(state) for c, state in states.items() if state is not None}
 
 
 def _execution(

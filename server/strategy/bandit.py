@@ -260,6 +260,20 @@ class StrategyRanker:
     def contexts(self) -> list[str]:
         return list(self._contexts)
 
+    def context_state(self, level: str) -> dict[str, Any] | None:
+        """One context's part of `to_state`, for saving only what an update moved."""
+        found = self._contexts.get(level)
+        return _context_state(found) if found is not None else None
+
+    def learned_arms(self) -> int:
+        """(context, arm) posteriors that hold any evidence."""
+        return sum(
+            1
+            for context in self._contexts.values()
+            for arm in context.arms.values()
+            if arm.posterior.successes + arm.posterior.failures > 0
+        )
+
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable; per arm at most max_blocks + 1 detector pairs."""
         contexts = {level: _context_state(c) for level, c in self._contexts.items()}
