@@ -208,7 +208,7 @@ class TrainingService:
         except WorkerDied as died:
             await self._end(tenant, job.id, JobState.FAILED, f"worker died: {died}")
             return
-        await self._conclude(tenant, job.id, result, data, registry, current)
+        await self._conclude(tenant, job, result, data, registry, current)
 
     def _spec(
         self,
@@ -241,7 +241,7 @@ class TrainingService:
     async def _conclude(
         self,
         tenant: str,
-        job_id: int,
+        job: Job,
         result: TrainResult,
         data: Dataset,
         registry: AdapterRegistry,
@@ -250,14 +250,14 @@ class TrainingService:
         held_out, base = result.held_out_loss, result.base_held_out_loss
         if held_out is None or base is None:
             raise RuntimeError("the run measured no held-out loss")
-        same_base = current is not None and current.base_model == result_base(self._jobs, job_id)
+        same_base = current is not None and current.base_model == job.base_model
         current_loss = result.current_held_out_loss if same_base else None
         decision = decide(held_out, current_loss, base, self.params.margin)
         manifest = await asyncio.to_thread(
             registry.add,
             result.output_dir,
-            base_model=result_base(self._jobs, job_id),
-            job_id=str(job_id),
+            base_model=job.base_model,
+            job_id=str(job.id),
             window=data.window,
             counts=_counts(data),
             metrics=_metrics(result),
@@ -269,7 +269,7 @@ class TrainingService:
         else:
             await asyncio.to_thread(registry.reject, manifest.version, decision.reason)
         outcome = _result(manifest.version, decision.promote, decision.reason, result)
-        await self._end(tenant, job_id, JobState.SUCCEEDED, None, outcome)
+        await self._end(tenant, job.id, JobState.SUCCEEDED, None, outcome)
 
     async def _dataset(self, tenant: str, window_s: float) -> Dataset:
         """Session examples and successful interactions in the window, plus older
@@ -490,10 +490,6 @@ class TrainingService:
 
 def replace_job(job: Job, **changes: Any) -> Job:
     return job.model_copy(update=changes)
-
-
-def result_base(jobs: dict[int, tuple[str, Job]], job_id: int) -> str:
-    return jobs[job_id][1].base_model
 
 
 def _finished(job: Job, state: JobState, now: float, error: str | None) -> Job:
