@@ -19,6 +19,7 @@ from server.app import EMBEDDER
 from server.clock import ManualClock
 from server.runner import KaizenServer
 from tests.conftest import eventually, settings_for
+from tests.refusals import assert_refused
 
 CHAT = [
     ("user", "How do I connect two docker containers so they can talk over the network?"),
@@ -195,9 +196,7 @@ BAD = [
 async def test_bad_input(
     kz: KaizenClient, method: str, path: str, body: bytes | None, status: int
 ) -> None:
-    async with kz.http.request(method, path, data=body) as resp:
-        assert resp.status == status, await resp.text()
-        assert set((await resp.json())["error"]) == {"code", "message", "details"}
+    await assert_refused(kz, method, path, body, status)
     assert (await kz.get_session_stats()).total_messages == 0
 
 

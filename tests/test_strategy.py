@@ -11,6 +11,7 @@ from schemas.performance import ExecutionRecord, Priority, RecommendationType, V
 from schemas.strategy import Complexity, ExecutionStrategy
 from server.runner import KaizenServer
 from tests.conftest import eventually, interaction, running
+from tests.refusals import assert_refused
 
 API_TASK = "Build a REST API with authentication and tests"
 
@@ -214,10 +215,7 @@ BAD_REQUESTS = [
 async def test_bad_input_is_refused_in_the_error_shape(
     kz: KaizenClient, method: str, path: str, body: bytes | None, status: int
 ) -> None:
-    async with kz.http.request(method, path, data=body) as resp:
-        assert resp.status == status, await resp.text()
-        error = (await resp.json())["error"]
-        assert set(error) == {"code", "message", "details"}
+    await assert_refused(kz, method, path, body, status)
     assert (await kz.get_strategy_statistics()).outcomes_recorded == 0
 
 

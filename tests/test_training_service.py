@@ -23,6 +23,7 @@ from server.runner import KaizenServer
 from server.training.tiny import build_tiny_llama
 from server.transport.context import SERVICES, Services
 from tests.conftest import eventually, interaction, make_tokens, settings_for
+from tests.refusals import assert_refused
 
 FINAL = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
 WORDS = ["apple", "river", "stone", "cloud", "maple", "ember", "frost", "cedar", "delta", "lumen"]
@@ -226,9 +227,7 @@ BAD = [
 async def test_bad_input(
     kz: KaizenClient, method: str, path: str, body: bytes | None, status: int
 ) -> None:
-    async with kz.http.request(method, path, data=body) as resp:
-        assert resp.status == status, await resp.text()
-        assert set((await resp.json())["error"]) == {"code", "message", "details"}
+    await assert_refused(kz, method, path, body, status)
 
 
 def _services(server: KaizenServer) -> Services:

@@ -16,6 +16,7 @@ from client.errors import NotFoundError
 from server.clock import ManualClock
 from server.runner import KaizenServer
 from tests.conftest import eventually, settings_for
+from tests.refusals import assert_refused
 
 LOOP = ["git pull", "vim app.py", "pytest -x", "vim app.py", "pytest", "git commit -m wip"]
 T0 = 1_700_000_000.0
@@ -182,9 +183,7 @@ BAD = [
 async def test_bad_input(
     kz: KaizenClient, method: str, path: str, body: bytes | None, status: int
 ) -> None:
-    async with kz.http.request(method, path, data=body) as resp:
-        assert resp.status == status, await resp.text()
-        assert set((await resp.json())["error"]) == {"code", "message", "details"}
+    await assert_refused(kz, method, path, body, status)
     assert (await kz.get_workflow_stats()).events_processed == 0
 
 
