@@ -47,7 +47,9 @@ class WorkflowMethods:
     async def next_commands(
         self, after: Sequence[str] = (), *, session_id: str | None = None, k: int = 3
     ) -> NextCommands:
-        """The likely next commands after `after`, or after an open session's commands."""
+        """The likely next commands after `after` (a failed command ends in "!"),
+        or after what `session_id` has run; with both, the session's recent
+        commands tell the developer's habits."""
         query = local(NextQuery, after=",".join(after) or None, session_id=session_id, k=k)
         params = query.model_dump(exclude_none=True)
         return await self._call("GET", "/workflows/next", NextCommands, params=params)

@@ -77,10 +77,17 @@ class NextQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
 
     after: str | None = Field(
-        default=None, min_length=1, max_length=4096, description="Commands, comma-separated."
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="Commands, comma-separated; one that failed ends in '!' (`pytest!`).",
     )
     session_id: SessionId | None = Field(
-        default=None, description="Predict after everything an open session has run."
+        default=None,
+        description=(
+            "Alone: predict after what this session has run. With `after`: `after` is "
+            "the context and the session's recent commands tell the developer's habits."
+        ),
     )
     k: int = Field(default=3, ge=1, le=20)
 

@@ -35,6 +35,7 @@ from server.workflows import (
     event_from_dict,
     infer_outcome,
 )
+from server.workflows.events import query_token
 from server.workflows.mining import contiguous_patterns
 from server.workflows.outcome import indicators
 from server.workflows.predict import OTHER
@@ -55,7 +56,16 @@ def closed(commands: Sequence[str], session: str = "s", ok: bool = True) -> Work
     """A closed session with these commands, as the grouper would hand it over."""
     outcome = Outcome.SUCCESS if ok else Outcome.FAILURE
     return WorkflowSession(
-        "t", session, [], list(commands), T0, T0 + 60, outcome, None, CloseReason.IDLE
+        "t",
+        session,
+        [],
+        list(commands),
+        list(commands),
+        T0,
+        T0 + 60,
+        outcome,
+        None,
+        CloseReason.IDLE,
     )
 
 
@@ -396,10 +406,53 @@ def test_the_session_cache_prefers_commands_the_session_used() -> None:
     assert cached.predict(["jest", "save"], 1)[0][0] == "jest"
 
 
+def test_the_session_cache_reads_the_ids_history() -> None:
+    sessions = [["save", "pytest"]] * 5 + [["save", "jest"]] * 5
+    model = model_of(sessions)
+    assert model.predict(["save"], 1, history=["jest"])[0][0] == "jest"
+    assert model.predict(["save"], 1, history=["pytest!"])[0][0] == "pytest"
+
+
+def test_a_failed_command_is_a_context_of_its_own() -> None:
+    model = model_of([["pytest!", "edit", "pytest", "git add"]] * 4, session_boost=0)
+    assert model.predict(["pytest!"], 1)[0][0] == "edit"
+    assert model.predict(["pytest"], 1)[0][0] == "git add"
+    assert {c for c, _ in model.predict([], 5)} == {"pytest", "edit", "git add"}
+    assert model.probability("pytest!", []) == 0.0
+
+
+def test_contexts_mark_what_failed() -> None:
+    events = [
+        event("test_run", T0, command="pytest -x", passed=False),
+        event("code_edit", T0 + 1),
+        shell("make build", T0 + 2),
+        event("process_end", T0 + 3, exit_code=2),
+        shell("git add .", T0 + 4),
+        event("process_end", T0 + 5, exit_code=0),
+        event("build_start", T0 + 6, ok=False),
+    ]
+    grouper = SessionGrouper(IDLE)
+    for e in events:
+        grouper.add(e)
+    marked = ["pytest!", "edit_code", "make build!", "git add", "build_project!"]
+    assert grouper.contexts("t", "s") == marked
+    (session,) = grouper.close_all()
+    assert session.contexts == marked
+    assert session.commands == ["pytest", "edit_code", "make build", "git add", "build_project"]
+
+
+@pytest.mark.parametrize(
+    ("item", "token"),
+    [("python -m pytest -x!", "pytest!"), (" pytest ", "pytest"), ("git add .", "git add")],
+)
+def test_query_tokens(item: str, token: str) -> None:
+    assert query_token(item) == token
+
+
 @settings(max_examples=50)
 @given(
     st.lists(st.lists(st.sampled_from("abcde"), min_size=1, max_size=10), max_size=15),
-    st.lists(st.sampled_from("abcdefz"), max_size=6),
+    st.lists(st.sampled_from(["a", "b!", "c", "d!", "e", "f", "z"]), max_size=6),
     st.integers(1, 5),
     st.sampled_from([0.0, 2.0]),
 )
@@ -509,6 +562,32 @@ def test_the_learner_applies_late_reports_and_round_trips() -> None:
     assert again.predict("t", ["edit_code"]) == learner.predict("t", ["edit_code"])
     assert again.stats("t") == learner.stats("t")
     assert [s.session_id for s in again.flush()] == ["open"]
+
+
+def test_the_learner_keeps_each_ids_history_for_the_cache() -> None:
+    learner = WorkflowLearner()
+    at = T0
+    for i in range(3):
+        at = work_session(learner, f"s{i}", at) + IDLE
+    learner.add(shell("go test ./...", at, "dev"))
+    learner.tick(at + IDLE)
+    assert learner.history("t", "dev") == ["go test"]
+    assert learner.predict_session("t", "dev") is not None  # closed, but remembered
+    assert learner.predict_session("t", "nobody") is None
+    learner.add(shell("ls", at + 2 * IDLE, "dev"))
+    assert learner.history("t", "dev") == ["go test", "ls"]
+    again = WorkflowLearner.from_state(json.loads(json.dumps(learner.to_state())))
+    assert again.history("t", "dev") == learner.history("t", "dev")
+
+
+def test_the_history_is_bounded() -> None:
+    learner = WorkflowLearner(WorkflowConfig(history_sessions=2, session_window=3))
+    for i in range(3):
+        for n, line in enumerate(["a", "b", "c", "d"]):
+            learner.add(shell(line, T0 + n, f"s{i}"))
+    learner.flush()
+    assert learner.history("t", "s0") == []
+    assert learner.history("t", "s2") == ["b", "c", "d"]
 
 
 # -- the bench stream ---------------------------------------------------------------

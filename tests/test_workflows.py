@@ -90,6 +90,24 @@ async def test_next_command_predictions(data_dir: Path) -> None:
         live = await kz.next_commands(session_id="live")
         assert live.source == "session"
         assert live.predictions[0].command == "pytest"
+        both = await kz.next_commands(["vim app.py"], session_id="live")
+        assert (both.source, both.after) == ("after", ["vim app.py"])
+
+
+async def test_what_follows_a_failure_is_learned_apart(data_dir: Path) -> None:
+    clock = ManualClock(T0)
+    fixed = ["vim app.py", "pytest", "vim app.py", "pytest", "git commit -m fix"]
+    async with kaizen(data_dir, clock) as kz:
+        for n in range(4):
+            events = commands(f"fix-{n}", fixed, clock.now())
+            events[1]["metadata"]["exit_code"] = 1
+            await kz.record_events(events)
+        clock.advance(301)
+        await eventually(lambda: _stat(kz, "sessions_learned", 4))
+        after_failure = await kz.next_commands(["pytest -x!"], k=1)
+        after_success = await kz.next_commands(["pytest -x"], k=1)
+        assert after_failure.predictions[0].command == "vim"
+        assert after_success.predictions[0].command == "git commit"
 
 
 async def test_a_reported_outcome_replaces_the_inferred_one(data_dir: Path) -> None:

@@ -159,15 +159,16 @@ class WorkflowService:
         return Workflows(items=[_pattern(p) for p in found])
 
     def next_commands(self, tenant: str, q: NextQuery) -> NextCommands:
-        if q.session_id is not None:
-            found = self._learner.predict_session(tenant, q.session_id, q.k)
-            if found is None:
-                raise NotFound("no such open workflow session", session_id=q.session_id)
-            return _next([], "session", found)
-        if q.after is None:
+        if q.after is not None:
+            after = [c.strip() for c in q.after.split(",") if c.strip()]
+            found = self._learner.predict(tenant, after, q.k, q.session_id)
+            return _next(after, "after", found)
+        if q.session_id is None:
             raise InvalidRequest("give after=cmd1,cmd2 or session_id")
-        after = [c.strip() for c in q.after.split(",") if c.strip()]
-        return _next(after, "after", self._learner.predict(tenant, after, q.k))
+        own = self._learner.predict_session(tenant, q.session_id, q.k)
+        if own is None:
+            raise NotFound("no such workflow session", session_id=q.session_id)
+        return _next([], "session", own)
 
     def stats(self, tenant: str) -> WorkflowStatsOut:
         snapshot = self._learner.stats(tenant)

@@ -43,7 +43,7 @@ import functools
 import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -93,6 +93,10 @@ NOT_COMMANDS: Final = frozenset({EventType.PROCESS_END.value})
 CUSTOM_TYPE: Final = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 SESSION_ID_MAX = 128
 COMMAND_MAX = 64
+
+FAILED_MARK: Final = "!"
+"""Ends a failed command in a context (`pytest!`): what follows a failed test is a
+fix, what follows a passing one a commit. No token holds it (`_UNSAFE`)."""
 
 _WRAPPERS = frozenset({"sudo", "time", "env", "nohup", "nice", "exec", "command"})
 _RUNNERS: Final[Mapping[str, str | None]] = {
@@ -151,6 +155,52 @@ def command_of(event: Event) -> str | None:
     if seed is not None:
         return seed
     return canonical_command(event.event_type) or event.event_type
+
+
+def failed(event: Event) -> bool:
+    """Whether the event says its command failed: `exit_code` not 0 (process_end),
+    or `passed`, `ok` or `success` false (test_run, build_start, custom types)."""
+    meta = event.metadata
+    if not meta:
+        return False
+    code = meta.get("exit_code")
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        return True
+    return any(meta.get(key) is False for key in ("passed", "ok", "success"))
+
+
+def marked(command: str, is_failed: bool = True) -> str:
+    """The context token of a command: FAILED_MARK appended when it failed."""
+    if is_failed and not command.endswith(FAILED_MARK):
+        return command + FAILED_MARK
+    return command
+
+
+def unmarked(token: str) -> str:
+    """The command of a context token."""
+    return token.removesuffix(FAILED_MARK)
+
+
+def contexts_of(events: Sequence[Event], commands: Sequence[str | None]) -> list[str]:
+    """The context tokens of a session's commands (`commands[i]` is event i's, None
+    for no command): a failed command is marked, and an event that is no command
+    but says a failure (process_end's exit code) marks the command before it."""
+    tokens: list[str] = []
+    for event, command in zip(events, commands, strict=True):
+        if command is not None:
+            tokens.append(marked(command, failed(event)))
+        elif tokens and failed(event):
+            tokens[-1] = marked(tokens[-1])
+    return tokens
+
+
+def query_token(item: str) -> str:
+    """A context token from a client's `after` item: a raw or canonical command,
+    FAILED_MARK at its end when it failed (`pytest -x!`)."""
+    text = item.strip()
+    is_failed = text.endswith(FAILED_MARK)
+    command = text.removesuffix(FAILED_MARK).strip()
+    return marked(canonical_command(command) or command, is_failed)
 
 
 @functools.lru_cache(maxsize=8192)

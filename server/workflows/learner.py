@@ -9,26 +9,29 @@ workflows. The caller owns the clock and the I/O:
     learner.tick(now)                       every second or so: close idle sessions,
                                             learn those with ≥ min_commands commands
     learner.patterns(tenant, ...)           GET /workflows
-    learner.predict(tenant, after, k)       GET /workflows/next
-    learner.predict_session(tenant, id, k)  the same from an open session's commands
+    learner.predict(tenant, after, k, id)   GET /workflows/next
+    learner.predict_session(tenant, id, k)  the same from a session's own commands
     learner.report_outcome(tenant, id, o)   the real outcome of a session
     learner.to_state() / from_state()       persistence
 
 A session is learned at the `tick` that closes it: with a tick a second, within
-idle_s + 1 s of its last event. Defaults: the seed's (idle 5 minutes, 3 commands
+idle_s + 1 s of its last event. The learner also keeps the last commands of
+recently closed sessions per session_id (a daemon keeps one id for a day, across
+many workflow sessions): the prediction's session cache reads them. Defaults: the seed's (idle 5 minutes, 3 commands
 to learn) and the house's (min_support 3, as `ClaimRules`); the rest bound memory
 (each module says how).
 """
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.workflows.events import Event, canonical_command, event_from_dict
+from server.workflows.events import Event, event_from_dict, query_token
 from server.workflows.mining import WorkflowMiner, WorkflowPattern
 from server.workflows.outcome import Outcome
 from server.workflows.predict import NextCommandModel
-from server.workflows.sessions import SessionGrouper, WorkflowSession
+from server.workflows.sessions import SessionGrouper, SessionKey, WorkflowSession
 from server.workflows.stats import WorkflowStats
 
 
@@ -56,8 +59,11 @@ class WorkflowConfig:
     """Learned sessions a late outcome report can still move."""
     order: int = 4
     """Commands of context + 1: order 3 and 5 score within 0.002 on the bench."""
-    session_boost: float = 2.0
+    session_boost: float = 4.0
     session_window: int = 50
+    """Commands the session cache reads, and the history kept per session_id."""
+    history_sessions: int = 1000
+    """Session ids whose history is kept (per learner, least recently closed out)."""
     max_contexts: int = 50_000
     max_vocabulary: int = 5_000
 
@@ -99,6 +105,7 @@ class WorkflowLearner:
             max_open=self.config.max_open_sessions,
         )
         self._tenants: dict[str, _Tenant] = {}
+        self._history: OrderedDict[SessionKey, list[str]] = OrderedDict()
 
     def _tenant(self, tenant: str) -> _Tenant:
         found = self._tenants.get(tenant)
@@ -162,16 +169,25 @@ class WorkflowLearner:
         return sessions
 
     def _learn(self, session: WorkflowSession) -> None:
+        self._remember(session)
         state = self._tenant(session.tenant)
         counters = state.counters
         counters.sessions_closed += 1
         counters.outcomes_reported += session.reported is not None
         session.learned = state.miner.absorb(session)
         if session.learned:
-            state.model.learn(session.commands)
+            state.model.learn(session.contexts)
             counters.sessions_learned += 1
         else:
             counters.sessions_skipped += 1
+
+    def _remember(self, session: WorkflowSession) -> None:
+        """Keep the session's last commands as its id's history (bounded, LRU)."""
+        key = (session.tenant, session.session_id)
+        window = self.config.session_window
+        self._history[key] = [*self._history.pop(key, []), *session.commands][-window:]
+        while len(self._history) > self.config.history_sessions:
+            self._history.popitem(last=False)
 
     # -- reading -----------------------------------------------------------------
 
@@ -189,23 +205,34 @@ class WorkflowLearner:
             return []
         return state.miner.patterns(min_support, limit, min_length=min_length, closed=closed)
 
-    def predict(self, tenant: str, after: Sequence[str], k: int = 3) -> list[tuple[str, float]]:
-        """Likely next commands after `after` (raw or canonical commands)."""
+    def predict(
+        self, tenant: str, after: Sequence[str], k: int = 3, session_id: str | None = None
+    ) -> list[tuple[str, float]]:
+        """Likely next commands after `after` (raw or canonical commands, a failed one
+        ending in FAILED_MARK); with `session_id`, that id's history and open
+        commands feed the session cache."""
         state = self._tenants.get(tenant)
         if state is None:
             return []
-        return state.model.predict([canonical_command(c) or c for c in after], k)
+        history = [] if session_id is None else self.history(tenant, session_id)
+        return state.model.predict([query_token(c) for c in after], k, history)
 
     def predict_session(
         self, tenant: str, session_id: str, k: int = 3
     ) -> list[tuple[str, float]] | None:
-        """Likely next commands of an open session, from all its commands so far (the
-        session cache sees them all); None when the session is not open."""
-        commands = self.grouper.commands(tenant, session_id)
+        """Likely next commands of a session from its open commands (none when it is
+        closed) and its id's history; None when the id has neither."""
         state = self._tenants.get(tenant)
-        if commands is None or state is None:
+        contexts = self.grouper.contexts(tenant, session_id)
+        history = self._history.get((tenant, session_id))
+        if state is None or (contexts is None and history is None):
             return None
-        return state.model.predict(commands, k)
+        return state.model.predict(contexts or [], k, history or [])
+
+    def history(self, tenant: str, session_id: str) -> list[str]:
+        """The id's recent commands: its closed sessions', then its open one's."""
+        closed = self._history.get((tenant, session_id), [])
+        return [*closed, *(self.grouper.commands(tenant, session_id) or [])]
 
     def stats(self, tenant: str | None = None) -> WorkflowStats:
         """A snapshot for one tenant, or summed over all of them."""
@@ -251,6 +278,7 @@ class WorkflowLearner:
             "version": 1,
             "tenants": {t: self.tenant_state(t) for t in self._tenants},
             "open": self.grouper.to_state() if include_open else {"sessions": []},
+            "history": [[t, sid, commands] for (t, sid), commands in self._history.items()],
         }
 
     @classmethod
@@ -261,4 +289,6 @@ class WorkflowLearner:
         for tenant, saved in state["tenants"].items():
             learner.restore_tenant(tenant, saved)
         learner.grouper.restore(state.get("open", {}))
+        for tenant, session_id, commands in state.get("history", []):
+            learner._history[(str(tenant), str(session_id))] = [str(c) for c in commands]
         return learner

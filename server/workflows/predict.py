@@ -19,6 +19,12 @@ context never seen (a new command, an unusual order) backs off to its longest se
 suffix; a context with few, varied followers (large u(h) against c(h)) leans on
 the shorter contexts, one with many, consistent followers trusts itself.
 
+Outcome in the context. A context token is a command, marked when it failed
+(`events.FAILED_MARK`: `pytest!`), while what is counted and predicted is the bare
+command: the same test run is followed by an edit when it failed and by `git diff`
+or a commit when it passed, and only the events say which (exit codes, `passed`).
+On the bench stream the marks gave one point of top-3 accuracy.
+
 Top-k without scoring the whole vocabulary: a command that followed none of the
 non-empty suffixes of h has P(w | h) = g·P(w | ()), with g the product of the
 suffixes' escape weights, so the candidates are the followers of those suffixes
@@ -26,16 +32,20 @@ plus the k commands most frequent overall.
 
 Session cache. Commands already used in a session are likelier than its last few
 commands alone say: a developer's own test runner, linter, build (cache models,
-Kuhn & De Mori, 1990). With S the distinct known commands among the last
-`session_window` of `after`, and b = `session_boost`,
+Kuhn & De Mori, 1990). The cache reads `history` (the commands of the same
+session_id before this workflow session, when the caller has them) then `after`.
+With S the distinct known commands among the last `session_window` of those, and
+b = `session_boost`,
 
     P′(w | after) = P(w | h)·(1 + b·[w in S]) / (1 + b·Σ_{v in S} P(v | h))
 
 The cache scales what the context allows rather than adding mass to whatever was
-used before, and the result stays proper. On the bench stream (seed 2) b = 2 gave
-two points of top-3 accuracy (b = 0.5 to 4: one to two); an additive cache, the
-textbook form, lost one to three, by proposing the session's commonest commands
-(edits, saves) everywhere. b = 0 turns the cache off.
+used before, and the result stays proper. On the bench stream (seeds 1 to 3)
+b = 4 gave three points of top-3 accuracy (b = 2: two and a half); the history
+one more, because a workflow session's first test or build often comes before
+any command that names the developer's toolchain. An additive cache, the
+textbook form, lost one to three points by proposing the session's commonest
+commands (edits, saves) everywhere. b = 0 turns the cache off.
 
 Bounds: at most `max_vocabulary` distinct commands (later ones are counted as
 OTHER, which is never predicted), and at most `max_contexts` contexts (beyond it
@@ -47,6 +57,8 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from server.workflows.events import FAILED_MARK, marked, unmarked
 
 Context = tuple[str, ...]
 OTHER = "\x00other"
@@ -65,7 +77,7 @@ class NextCommandModel:
         self,
         *,
         order: int = 4,
-        session_boost: float = 2.0,
+        session_boost: float = 4.0,
         session_window: int = 50,
         max_contexts: int = 50_000,
         max_vocabulary: int = 5_000,
@@ -90,14 +102,16 @@ class NextCommandModel:
 
     # -- training ----------------------------------------------------------------
 
-    def learn(self, commands: Sequence[str]) -> None:
-        """Count every command of a session after each of its contexts (one loop,
-        no call per count: this runs for every learned session)."""
-        words = self._words(commands)
+    def learn(self, tokens: Sequence[str]) -> None:
+        """Count every command of a session (its context tokens: commands, a failed
+        one marked) after each of its contexts (one loop, no call per count: this
+        runs for every learned session)."""
+        words = self._words([unmarked(token) for token in tokens])
+        marks = [marked(w, t.endswith(FAILED_MARK)) for w, t in zip(words, tokens, strict=True)]
         table, totals, depth = self._followers, self._totals, self.order - 1
         for i, word in enumerate(words):
             for n in range(min(i, depth) + 1):
-                context = tuple(words[i - n : i])
+                context = tuple(marks[i - n : i])
                 followers = table.get(context)
                 if followers is None:
                     followers = table[context] = {}
@@ -130,25 +144,28 @@ class NextCommandModel:
 
     # -- predicting --------------------------------------------------------------
 
-    def predict(self, after: Sequence[str], k: int = 3) -> list[tuple[str, float]]:
-        """The k likeliest next commands after `after` (the session so far, or its
-        last few commands), most likely first, ties by name; their probabilities
+    def predict(
+        self, after: Sequence[str], k: int = 3, history: Sequence[str] = ()
+    ) -> list[tuple[str, float]]:
+        """The k likeliest next commands after `after` (context tokens: the session
+        so far, or its last few commands; `history`: commands before the session,
+        for the cache only), most likely first, ties by name; their probabilities
         sum to at most 1."""
         if k < 1 or not self._totals[()]:
             return []
-        query = self._query(after)
+        query = self._query(after, history)
         scored = ((w, self._score(w, query)) for w in self._candidates(query, k))
         return heapq.nsmallest(k, scored, key=lambda ws: (-ws[1], ws[0]))
 
-    def probability(self, command: str, after: Sequence[str]) -> float:
-        """P′(command | after); 0 for a command never seen."""
+    def probability(self, command: str, after: Sequence[str], history: Sequence[str] = ()) -> float:
+        """P′(command | after, history); 0 for a command never seen."""
         if command not in self._followers[()] or command == OTHER:
             return 0.0
-        return self._score(command, self._query(after))
+        return self._score(command, self._query(after, history))
 
-    def _query(self, after: Sequence[str]) -> _Query:
+    def _query(self, after: Sequence[str], history: Sequence[str]) -> _Query:
         suffixes = self._suffixes(after)
-        seen = self._seen(after)
+        seen = self._seen([*history[-self.session_window :], *after])
         mass = sum(self._probability(w, suffixes) for w in seen)
         return _Query(suffixes, seen, 1 + self.session_boost * mass)
 
@@ -163,9 +180,9 @@ class NextCommandModel:
         return [context for context in found if context in self._followers]
 
     def _seen(self, after: Sequence[str]) -> frozenset[str]:
-        """S: the known commands among the last `session_window` of `after`."""
+        """S: the known commands among the last `session_window` tokens given."""
         known = self._followers[()]
-        recent = after[max(0, len(after) - self.session_window) :]
+        recent = (unmarked(t) for t in after[max(0, len(after) - self.session_window) :])
         return frozenset(c for c in recent if c in known and c != OTHER)
 
     def _candidates(self, query: _Query, k: int) -> set[str]:

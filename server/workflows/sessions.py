@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from server.workflows.events import Event, command_of, seed_command
+from server.workflows.events import Event, command_of, contexts_of, seed_command
 from server.workflows.outcome import Outcome, infer_outcome, parse_outcome, reported_outcome
 
 SessionKey = tuple[str, str]
@@ -61,6 +61,8 @@ class WorkflowSession:
     session_id: str
     events: list[Event]
     commands: list[str]
+    contexts: list[str]
+    """The commands as context tokens: a failed one marked (`events.contexts_of`)."""
     start: float
     end: float
     inferred: Outcome
@@ -131,6 +133,13 @@ class SessionGrouper:
         if session is None:
             return None
         return [command for command in session.commands if command is not None]
+
+    def contexts(self, tenant: str, session_id: str) -> list[str] | None:
+        """The context tokens of an open session so far (None when none is open)."""
+        session = self._open.get((tenant, session_id))
+        if session is None:
+            return None
+        return contexts_of(session.events, session.commands)
 
     # -- adding ------------------------------------------------------------------
 
@@ -220,6 +229,7 @@ class SessionGrouper:
             session_id=key[1],
             events=session.events,
             commands=[command for command in session.commands if command is not None],
+            contexts=contexts_of(session.events, session.commands),
             start=session.times[0],
             end=session.times[-1],
             inferred=infer_outcome(seed_command(e.event_type) for e in session.events),
