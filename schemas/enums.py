@@ -10,6 +10,8 @@ class LearningType(StrEnum):
     ERROR_RECOVERY = "ERROR_RECOVERY"
     TASK_STRATEGY = "TASK_STRATEGY"
     BEST_PRACTICE = "BEST_PRACTICE"
+    WORKFLOW = "WORKFLOW"
+    """A frequent command sequence the workflow learner found (seed 004)."""
 
 
 class ConfidenceLevel(StrEnum):

@@ -146,6 +146,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         WorkflowConfig(idle_s=s.workflow_idle_s, min_support=s.workflow_min_support),
         tick_s=s.workflow_tick_s,
         checkpoint_s=s.workflow_checkpoint_s,
+        publish=extractor.state_workflows,
+        publish_s=s.workflow_publish_s,
+        published=s.workflow_learnings,
     )
     sessions = SessionService(
         store,

@@ -138,6 +138,12 @@ class Settings(BaseModel):
     workflow_checkpoint_s: float = Field(
         60.0, gt=0, description="How often the workflow learner is saved (events are always)."
     )
+    workflow_learnings: int = Field(
+        50, ge=0, le=1000, description="Best workflows per tenant also served at /learnings."
+    )
+    workflow_publish_s: float = Field(
+        5.0, gt=0, description="How often newly learned workflows reach /learnings."
+    )
     session_idle_s: float = Field(
         1800.0, gt=0, description="A chat session without a message for this long is ended."
     )

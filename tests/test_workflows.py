@@ -11,8 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
-from client import KaizenClient
+from client import KaizenClient, LearningType
 from client.errors import NotFoundError
+from schemas import ScoredLearning
 from server.clock import ManualClock
 from server.runner import KaizenServer
 from tests.conftest import eventually, settings_for
@@ -108,6 +109,50 @@ async def test_what_follows_a_failure_is_learned_apart(data_dir: Path) -> None:
         after_success = await kz.next_commands(["pytest -x"], k=1)
         assert after_failure.predictions[0].command == "vim"
         assert after_success.predictions[0].command == "git commit"
+
+
+async def workflow_learnings(kz: KaizenClient, at_least: int = 1) -> list[ScoredLearning]:
+    found = await kz.get_learnings_by_type(LearningType.WORKFLOW)
+    return found if len(found) >= at_least else []
+
+
+async def test_workflows_appear_in_learnings(data_dir: Path) -> None:
+    clock = ManualClock(T0)
+    async with kaizen(data_dir, clock) as kz:
+        await learn_loops(kz, clock, 4)
+        stated = await eventually(lambda: workflow_learnings(kz, 2))
+        assert {tuple(w.actions) for w in stated} == {
+            ("git pull", "vim", "pytest", "vim", "pytest"),
+            ("vim", "pytest", "vim", "pytest", "git commit"),
+        }
+        assert all(w.agent_type == "workflow" and w.support == 4 for w in stated)
+        flows = {tuple(f.commands): f.confidence for f in await kz.get_workflows()}
+        assert all(w.confidence == pytest.approx(flows[tuple(w.actions)]) for w in stated)
+        asked = await kz.get_relevant_learnings("git pull, then pytest", type="WORKFLOW")
+        assert asked[0].actions[0] == "git pull"
+        assert asked[0].why.matched_terms == ["git", "pull", "pytest"]
+    async with kaizen(data_dir, clock) as kz:  # restarted: the same learnings, same ids
+        again = await kz.get_learnings_by_type(LearningType.WORKFLOW)
+        assert sorted(w.id for w in again) == sorted(w.id for w in stated)
+
+
+async def test_a_workflow_that_drops_out_is_retired(data_dir: Path) -> None:
+    clock = ManualClock(T0)
+    async with kaizen(data_dir, clock, workflow_learnings=1) as kz:
+        await learn_loops(kz, clock, 3)
+        (first,) = await eventually(lambda: workflow_learnings(kz))
+        build = ["git pull", "make", "make test", "git push"]
+        for n in range(5):
+            await kz.record_events(commands(f"build-{n}", build, clock.now()))
+        clock.advance(301)
+        (second,) = await eventually(lambda: _replaced(kz, first.id))
+        assert second.actions == ["git pull", "make", "make test", "git push"]
+        assert (await kz.get_learning(first.id)).status == "retired"
+
+
+async def _replaced(kz: KaizenClient, old: int) -> list[ScoredLearning]:
+    found = await workflow_learnings(kz)
+    return found if found and found[0].id != old else []
 
 
 async def test_a_reported_outcome_replaces_the_inferred_one(data_dir: Path) -> None:

@@ -90,6 +90,15 @@ class LearningIndex:
             else:
                 index.put(Entry(d.id, d.type, d.agent_type, d.confidence, d.last_seen, d.clusters))
 
+    def retire(self, retired: Iterable[tuple[str, int]]) -> None:
+        for tenant, learning_id in retired:
+            self._tenant(tenant).drop(learning_id)
+
+    def ids_of(self, tenant: str, kind: LearningType) -> list[int]:
+        """The active learnings of one type of a tenant."""
+        found = self._tenants.get(tenant)
+        return [e.id for e in found.entries.values() if e.type is kind] if found else []
+
     def load(self, tenant: str, entry: Entry) -> None:
         self._tenant(tenant).put(entry)
 

@@ -24,6 +24,8 @@ from server.learning.clusters import Cluster, Clusterer
 from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
 from server.learning.recoveries import recoveries
 from server.learning.signature import action_signature
+from server.learning.workflows import workflow_draft
+from server.workflows.mining import WorkflowPattern
 
 Vectors = Mapping[str, Any]
 """Task description → its embedding (a numpy vector), for the descriptions the
@@ -73,6 +75,8 @@ class FoldResult:
     behaviours: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     learnings: list[LearningDraft] = field(default_factory=list)
     anomalies: list[AnomalyDraft] = field(default_factory=list)
+    retired: list[tuple[str, int]] = field(default_factory=list)
+    """(tenant, learning id) of WORKFLOW learnings no longer among the tenant's."""
     cursor: int = 0
     folded: int = 0
 
@@ -328,6 +332,16 @@ class Miner:
     def _members(self, tenant: str, keys: set[str], now: float) -> list[tuple[Pattern, Evidence]]:
         members = [self.patterns[(tenant, k)] for k in sorted(keys)]
         return [(p, p.evidence(self.window, now)) for p in members]
+
+    def workflows(
+        self, tenant: str, patterns: Sequence[WorkflowPattern], active: Iterable[int]
+    ) -> FoldResult:
+        """State a tenant's learned workflows as WORKFLOW learnings and retire those
+        of `active` (the ids stated before) that are no longer among them."""
+        drafts = [workflow_draft(self.ledger, tenant, p) for p in patterns]
+        kept = {d.id for d in drafts}
+        retired = [(tenant, i) for i in sorted(set(active) - kept)]
+        return FoldResult(learnings=drafts, retired=retired, cursor=self.cursor)
 
     def sweep(self, now: float) -> FoldResult:
         """Restate every claim at `now`: confidence decays with the age of its

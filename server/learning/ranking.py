@@ -15,6 +15,10 @@
 - agent_weight: 1 for the asked agent type, for best practices held by several
   agent types, or when none is asked; else `cross_agent_weight`.
 
+A learning with no task cluster (WORKFLOW: its text is shell commands, not a
+task) has nothing to compare the query's embedding with, so its relevance is its
+lexical score alone.
+
 Candidates scoring under `min_relevance` are left out. Ties break on higher
 confidence, then lower id.
 """
@@ -68,7 +72,7 @@ def rank(
     for entry in entries:
         cluster, sim = _nearest(entry, similarity)
         lex = lexical.get(entry.id, 0.0) / top_bm25 if top_bm25 > 0 else 0.0
-        relevance = params.alpha * sim + (1.0 - params.alpha) * lex
+        relevance = params.alpha * sim + (1.0 - params.alpha) * lex if entry.clusters else lex
         if relevance >= params.min_relevance:
             parts = _parts(entry, sim, lex, relevance, cluster, agent_type, params, now)
             ranked.append(Ranked(entry, parts))

@@ -21,13 +21,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from schemas import ExtractorStats
+from schemas import ExtractorStats, LearningType
 from server.clock import Clock
 from server.learning.index import LearningIndex
 from server.learning.miner import AnomalyDraft, Committed, FoldResult, Miner, MiningState
 from server.services.embedder import Embedder
 from server.store import Store
 from server.store.records import CommittedBatch
+from server.workflows.mining import WorkflowPattern
 
 log = logging.getLogger("kaizen.extractor")
 
@@ -178,10 +179,21 @@ class Extractor:
         )
         return dict(zip(texts, await self._embedder.embed(texts), strict=True)) if texts else {}
 
+    async def state_workflows(self, tenant: str, patterns: list[WorkflowPattern]) -> None:
+        """Make `patterns` the tenant's WORKFLOW learnings: state each, retire the
+        others. Not safe to cancel (the statement may be committed unindexed)."""
+        active = self._index.ids_of(tenant, LearningType.WORKFLOW)
+        loop = asyncio.get_running_loop()
+        fold = await loop.run_in_executor(
+            self._pool, self._miner.workflows, tenant, patterns, active
+        )
+        await self._commit(fold, self._clock.now())
+
     async def _commit(self, fold: FoldResult, now: float) -> None:
         await self._store.learning.save_fold(fold, now)
         self._index.add_clusters(fold.clusters)
         self._index.apply(fold.learnings)
+        self._index.retire(fold.retired)
         if fold.anomalies and self._announce is not None:
             self.anomalies += len(fold.anomalies)
             await self._announce(fold.anomalies)

@@ -8,12 +8,19 @@ changed) it saves the whole learner, open sessions included, with the id of the
 last batch it reflects, and drops the batches up to it. A restart loads the
 checkpoint and replays the batches after it, so an acknowledged event is never
 lost; a crash only costs the replay.
+
+Learned workflows also go to the learning engine (`publish`, the extractor's
+`state_workflows`): at most every `publish_s`, each tenant that learned a session
+or had an outcome revised since has its `published` best closed workflows of 3
+commands or more stated as WORKFLOW learnings, so `GET /learnings` serves them.
 """
 
 import asyncio
 import contextlib
 import enum
 import logging
+import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -41,6 +48,9 @@ from server.workflows.events import is_known_type
 
 log = logging.getLogger("kaizen.workflows")
 REPLAY_BATCH = 1000
+PUBLISHED_MIN_LENGTH = 3
+"""Shorter runs (`save_file → pytest`) are steps, not workflows worth a learning."""
+Publish = Callable[[str, list[WorkflowPattern]], Awaitable[None]]
 
 
 class WorkflowState(enum.Enum):
@@ -58,6 +68,9 @@ class WorkflowService:
         *,
         tick_s: float,
         checkpoint_s: float,
+        publish: Publish | None = None,
+        publish_s: float = 5.0,
+        published: int = 50,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -69,6 +82,11 @@ class WorkflowService:
         self._watermark = 0
         self._saved_watermark = 0
         self._last_checkpoint = clock.now()
+        self._publish = publish
+        self._publish_s = publish_s
+        self._published = published
+        self._dirty: set[str] = set()
+        self._last_publish = -math.inf
         self._task: asyncio.Task[None] | None = None
         self.state = WorkflowState.NEW
 
@@ -94,6 +112,7 @@ class WorkflowService:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        await self.publish()
         await self.checkpoint()
 
     async def _run(self) -> None:
@@ -101,6 +120,8 @@ class WorkflowService:
             await asyncio.sleep(self._tick_s)
             try:
                 self.tick()
+                if self._clock.now() - self._last_publish >= self._publish_s:
+                    await self.publish()
                 if self._clock.now() - self._last_checkpoint >= self._checkpoint_s:
                     await self.checkpoint()
             except Exception:
@@ -108,7 +129,26 @@ class WorkflowService:
 
     def tick(self) -> int:
         """Close and learn the sessions idle now; how many were learned."""
-        return sum(s.learned for s in self._learner.tick(self._clock.now()))
+        learned = [s for s in self._learner.tick(self._clock.now()) if s.learned]
+        self._dirty.update(s.tenant for s in learned)
+        return len(learned)
+
+    async def publish(self) -> None:
+        """State the workflows of the tenants that learned since the last time as
+        learnings. Not safe to cancel (see `Extractor.state_workflows`)."""
+        self._last_publish = self._clock.now()
+        if self._publish is None or self._published < 1:
+            return
+        while self._dirty:
+            tenant = self._dirty.pop()
+            found = self._learner.patterns(
+                tenant, None, self._published, min_length=PUBLISHED_MIN_LENGTH
+            )
+            try:
+                await self._publish(tenant, found)
+            except BaseException:
+                self._dirty.add(tenant)
+                raise
 
     async def checkpoint(self) -> None:
         """Save the learner if it moved since the last save. Not safe to cancel."""
@@ -143,6 +183,8 @@ class WorkflowService:
     def report_outcome(self, tenant: str, report: SessionOutcome) -> OutcomeAccepted:
         outcome = Outcome.SUCCESS if report.success else Outcome.FAILURE
         applied = self._learner.report_outcome(tenant, report.session_id, outcome)
+        if applied:
+            self._dirty.add(tenant)
         return OutcomeAccepted(session_id=report.session_id, applied=applied)
 
     def close_session(self, tenant: str, session_id: str) -> int:
@@ -150,6 +192,8 @@ class WorkflowService:
         session = self._learner.close(tenant, session_id)
         if session is None:
             raise NotFound("no such open workflow session", session_id=session_id)
+        if session.learned:
+            self._dirty.add(tenant)
         return len(session.commands)
 
     # -- reads -------------------------------------------------------------------

@@ -40,7 +40,7 @@ class LearningStore:
 
     async def save_fold(self, fold: FoldResult, now: float) -> None:
         """Persist a fold's clusters, patterns, models, learnings, full-text
-        documents of new learnings, anomalies and cursor in one commit."""
+        documents of new learnings, anomalies, retirements and cursor in one commit."""
         steps: list[Step] = [
             (sql.INSERT_CLUSTER, [sql.cluster_values(c) for c in fold.clusters]),
             (sql.UPSERT_PATTERN, [sql.pattern_values(p) for p in fold.patterns]),
@@ -48,6 +48,7 @@ class LearningStore:
             (sql.UPSERT_LEARNING, [sql.learning_values(d, now) for d in fold.learnings]),
             (sql.INSERT_DOCUMENT, [(d.id, d.document) for d in fold.learnings if d.new]),
             (sql.INSERT_ANOMALY, [sql.anomaly_values(a) for a in fold.anomalies]),
+            (sql.RETIRE_LEARNING, [(now, tenant, i) for tenant, i in fold.retired]),
         ]
         if fold.folded:
             steps.append((SET_META, [("extractor_cursor", str(fold.cursor))]))

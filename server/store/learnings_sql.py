@@ -29,6 +29,9 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, agent_type = excluded.a
     confidence = excluded.confidence, last_seen = excluded.last_seen,
     updated_at = excluded.updated_at, body = excluded.body
 """
+RETIRE_LEARNING = (
+    "UPDATE learnings SET status = 'retired', updated_at = ? WHERE tenant = ? AND id = ?"
+)
 COUNT_ACTIVE_OF_TYPE = (
     "SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active' AND type = ?"
 )
