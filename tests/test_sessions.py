@@ -101,6 +101,22 @@ async def test_a_session_becomes_logs_memory_and_training_examples(data_dir: Pat
     assert json.loads((logs / "daemon_stats.json").read_text())["sessions_processed"] == 1
 
 
+async def test_messages_are_embedded_as_they_arrive(data_dir: Path) -> None:
+    async with kaizen(data_dir) as (_, kz):
+
+        async def embedded(at_least: int) -> bool:
+            return (await kz.stats()).learning.embedded_texts >= at_least
+
+        before = (await kz.stats()).learning
+        async with kz.session() as s:
+            for role, text in CHAT:
+                await s.log(role, text)
+            await eventually(lambda: embedded(before.embedded_texts + len(CHAT)))
+        await processed(kz, s.id)
+        after = (await kz.stats()).learning
+        assert after.embedding_cache_hits - before.embedding_cache_hits >= 2 * len(CHAT)
+
+
 async def test_a_failed_stage_leaves_the_others_running(data_dir: Path) -> None:
     async with kaizen(data_dir) as (server, kz):
         async with kz.session() as s:

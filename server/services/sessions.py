@@ -60,6 +60,8 @@ from server.store import Store
 from server.store.sessions import ExampleRow, MemoryRow, SessionRow
 
 log = logging.getLogger("kaizen.sessions")
+EMBEDDED_ROLES = ("user", "assistant")
+"""The roles whose messages topics and memory embed."""
 Processed = Callable[[str, str, int, PipelineReport], Awaitable[object]]
 """Called with (tenant, session id, messages, report) after a session is processed."""
 
@@ -97,6 +99,7 @@ class SessionService:
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._vectors: dict[str, VectorSet] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._prefetching: set[asyncio.Task[Any]] = set()
         self.on_processed: Processed | None = None
         self.fine_tunes: Callable[[str], Awaitable[int]] | None = None
         self.state = SessionServiceState.NEW
@@ -124,11 +127,10 @@ class SessionService:
         only if it completes within the cancellation (its stages run in a thread and
         it stays ENDED, so it is processed again at the next start). Idempotent."""
         self.state = SessionServiceState.STOPPED
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._prefetching]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
 
     # -- tracking ----------------------------------------------------------------
@@ -156,7 +158,25 @@ class SessionService:
         await self._store.sessions.add_message(
             tenant, sid, found.seq, message.role, message.content, meta, now
         )
+        self._prefetch(message)
         return MessageAdded(session_id=sid, seq=found.seq)
+
+    def _prefetch(self, message: ChatMessage) -> None:
+        """Embed a message the pipeline will embed (topics, memory) now, in the
+        background: the embedder micro-batches and caches it, so a session's end
+        only waits for its candidate phrases. A failure only costs the cache hit."""
+        if self._embedder is None or message.role not in EMBEDDED_ROLES:
+            return
+        if not message.content.strip():
+            return
+        task = asyncio.create_task(self._embedder.embed([message.content]))
+        self._prefetching.add(task)
+        task.add_done_callback(self._prefetched)
+
+    def _prefetched(self, task: "asyncio.Task[Any]") -> None:
+        self._prefetching.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("prefetching an embedding failed", exc_info=task.exception())
 
     async def end(self, tenant: str, sid: str) -> SessionInfo:
         """End and queue for processing. Cancelling leaves the write's fate unknown."""
@@ -243,7 +263,7 @@ class SessionService:
 
     async def _store_memory(self, record: SessionRecord) -> MemoryResult:
         """Every user and assistant message becomes a memory item with its embedding."""
-        kept = [m for m in record.messages if m.role in ("user", "assistant")]
+        kept = [m for m in record.messages if m.role in EMBEDDED_ROLES]
         vectors = (
             await self._embedder.embed([m.content for m in kept])
             if self._embedder and kept
