@@ -428,13 +428,15 @@ async def stats(session: aiohttp.ClientSession) -> Row:
 async def wait_extracted(
     session: aiohttp.ClientSession, size: int, last_id: int, timeout: float
 ) -> Row:
-    """Poll /stats until the extractor has folded everything and `size` learnings exist."""
+    """Poll /stats until the extractor has folded everything, `size` learnings exist
+    and the in-memory index holds them all (it is applied after the fold commits)."""
     start = time.perf_counter()
     seen, since = -1, start
     while True:
         now_stats = await stats(session)
         extractor, learnings = now_stats["extractor"], now_stats["counts"]["learnings"]
-        idle = extractor["backlog"] == 0 and extractor["cursor"] >= last_id
+        indexed = now_stats["learning"]["indexed"] >= learnings
+        idle = extractor["backlog"] == 0 and extractor["cursor"] >= last_id and indexed
         if idle and learnings >= size:
             return {"learnings": learnings, "caught_up": True, "wait_s": _since(start)}
         if learnings != seen or not idle:

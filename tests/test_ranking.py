@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import LearningType
-from server.learning.index import Entry
+from server.learning.clusters import Cluster
+from server.learning.index import Entry, TenantIndex
 from server.learning.ranking import RankParams, rank, unranked
+from server.services.learning import cluster_similarity
 
 PARAMS = RankParams(alpha=0.8, cross_agent_weight=0.5, recency_half_life_s=100.0, min_relevance=0.3)
 NOW = 1_000.0
@@ -53,3 +55,18 @@ def test_recency_halves_per_half_life_and_other_agents_weigh_less() -> None:
     assert other.parts.score == pytest.approx(0.8 * 0.5)
     shared = unranked(entry(1, agent="*"), "writer", PARAMS, NOW)
     assert shared.parts.agent_weight == 1.0
+
+
+def test_similarities_cover_clusters_added_after_the_query_was_embedded() -> None:
+    """A fold may add clusters while a query awaits its embedding and its BM25
+    search; the similarities are read after both, so they cover every cluster."""
+    np = pytest.importorskip("numpy")
+    index = TenantIndex()
+    axes = np.eye(4, dtype=np.float32)
+    index.add_cluster(Cluster(1, "t", frozenset({"a"}), "a", axes[0]))
+    query = axes[2]
+    for n in (2, 3):  # the fold lands between the embedding and the ranking
+        index.add_cluster(Cluster(n, "t", frozenset({"b"}), "b", axes[n - 1]))
+    similarity, nearest = cluster_similarity(index, query, "b")
+    assert [similarity(c) for c in (1, 2, 3)] == [0.0, 0.0, 1.0]
+    assert nearest[0] == 3

@@ -4,7 +4,7 @@
 import asyncio
 import heapq
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from schemas import (
     Interaction,
@@ -29,6 +29,9 @@ from server.services.cursor import decode_cursor, encode_cursor, keyset_page
 from server.services.embedder import Embedder
 from server.store import Store
 from server.store.learnings import AnomalyFilter
+
+if TYPE_CHECKING:
+    from server.learning.vectors import Vector
 
 TOP_CLUSTERS = 64
 """Task clusters nearest the query whose learnings are candidates."""
@@ -130,23 +133,23 @@ class LearningService:
     async def _ranked(
         self, tenant: str, index: TenantIndex, query: LearningsQuery, task: str
     ) -> list[Ranked]:
-        (similarity, nearest), lexical = await asyncio.gather(
-            self._similarity(index, task), self._lexical(tenant, task)
+        vector, lexical = await asyncio.gather(
+            self._query_vector(index, task), self._lexical(tenant, task)
         )
+        # No await from here to the ranking: the extractor applies folds to the index
+        # between awaits, and cluster similarities read before one would miss (or
+        # index past) the clusters it adds.
+        similarity, nearest = cluster_similarity(index, vector, task)
         ids = {i for c in nearest for i in index.by_cluster.get(c, ())} | lexical.keys()
         entries = _filtered((index.entries[i] for i in ids if i in index.entries), query)
         now = self._clock.now()
         return rank(entries, similarity, lexical, query.agent_type, self._ranking, now)
 
-    async def _similarity(self, index: TenantIndex, task: str) -> tuple[Similarity, list[int]]:
-        """The query's similarity to each cluster, and the nearest TOP_CLUSTERS."""
+    async def _query_vector(self, index: TenantIndex, task: str) -> "Vector | None":
+        """The query's embedding, when clusters have embeddings to compare it with."""
         if self._embedder is not None and index.vectors is not None:
-            vector = await self._embedder.embed_one(task)
-            sims = index.vectors.similarities(vector)
-            keys, rows = index.vectors.keys, index.rows
-            nearest = [keys[i] for i in _top(sims.tolist(), TOP_CLUSTERS)]
-            return (lambda c: float(sims[rows[c]]) if c in rows else 0.0), nearest
-        return _term_similarity(index, terms(task))
+            return await self._embedder.embed_one(task)
+        return None
 
     async def _lexical(self, tenant: str, task: str) -> dict[int, float]:
         match = fts_query(task)
@@ -205,6 +208,19 @@ def _filtered(entries: Iterable[Entry], query: LearningsQuery) -> list[Entry]:
 
 def _top(values: list[float], k: int) -> list[int]:
     return heapq.nlargest(k, range(len(values)), key=values.__getitem__)
+
+
+def cluster_similarity(
+    index: TenantIndex, vector: "Vector | None", task: str
+) -> tuple[Similarity, list[int]]:
+    """The query's similarity to each cluster, and the nearest TOP_CLUSTERS. Reads
+    the index as it is now: use the result before the next await."""
+    if vector is not None and index.vectors is not None:
+        sims = index.vectors.similarities(vector)
+        keys, rows = index.vectors.keys, index.rows
+        nearest = [keys[i] for i in _top(sims.tolist(), TOP_CLUSTERS)]
+        return (lambda c: float(sims[rows[c]]) if c in rows else 0.0), nearest
+    return _term_similarity(index, terms(task))
 
 
 def _term_similarity(index: TenantIndex, asked: frozenset[str]) -> tuple[Similarity, list[int]]:
