@@ -15,7 +15,7 @@ stage's share. The first session pays the model's warm-up and is reported apart.
 Fine-tuning is off, as the target excludes it. The server embeds each message in
 the background as it arrives (topics and memory need them), so a session's end
 waits for its candidate phrases only; `--pause 0` shows the cost when messages
-come all at once.
+come all at once (the bench runs that too, on a second fresh server).
 """
 
 import argparse
@@ -130,43 +130,56 @@ async def main() -> None:
     parser.add_argument("--pause", type=float, default=0.25)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    server = await start_server()
-    try:
-        async with aiohttp.ClientSession(server.url) as http:
-            first = await one_session(http, conversation(rng, args.messages), args.pause)
-            runs = [
-                await one_session(http, conversation(rng, args.messages), args.pause)
-                for _ in range(args.sessions)
-            ]
-    finally:
-        await server.stop()
-    report(first, runs, args)
+    summaries, stages = [], []
+    for pause in dict.fromkeys((args.pause, 0.0)):
+        server = await start_server()
+        try:
+            async with aiohttp.ClientSession(server.url) as http:
+                first = await one_session(http, conversation(rng, args.messages), pause)
+                runs = [
+                    await one_session(http, conversation(rng, args.messages), pause)
+                    for _ in range(args.sessions)
+                ]
+        finally:
+            await server.stop()
+        summaries.append(summary(first, runs, args.messages, pause))
+        stages += stage_rows(runs, pause)
+    print(table(summaries, list(summaries[0])))
+    print(table(stages, ["pause_s", "stage", "p50_ms", "max_ms"]))
+    path = write_results("sessions", {"summary": summaries, "stages": stages})
+    print(f"wrote {path}")
 
 
-def report(first: dict[str, Any], runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def summary(
+    first: dict[str, Any], runs: list[dict[str, Any]], messages: int, pause: float
+) -> dict[str, Any]:
     seconds = [r["seconds"] for r in runs]
-    per_stage: dict[str, list[float]] = defaultdict(list)
-    for r in runs:
-        for name, s in r["stages"].items():
-            per_stage[name].append(s)
-    summary = {
+    return {
         "sessions": len(runs),
-        "messages": args.messages,
-        "pause_s": args.pause,
+        "messages": messages,
+        "pause_s": pause,
         "mean_words": round(sum(r["words"] for r in runs) / len(runs)),
         "p50_ms": 1000 * percentile(seconds, 0.5),
         "p90_ms": 1000 * percentile(seconds, 0.9),
         "max_ms": 1000 * max(seconds),
         "first_ms": 1000 * first["seconds"],
     }
-    stages = [
-        {"stage": name, "p50_ms": 1000 * percentile(v, 0.5), "max_ms": 1000 * max(v)}
+
+
+def stage_rows(runs: list[dict[str, Any]], pause: float) -> list[dict[str, Any]]:
+    per_stage: dict[str, list[float]] = defaultdict(list)
+    for r in runs:
+        for name, s in r["stages"].items():
+            per_stage[name].append(s)
+    return [
+        {
+            "pause_s": pause,
+            "stage": name,
+            "p50_ms": 1000 * percentile(v, 0.5),
+            "max_ms": 1000 * max(v),
+        }
         for name, v in per_stage.items()
     ]
-    print(table([summary], list(summary)))
-    print(table(stages, ["stage", "p50_ms", "max_ms"]))
-    path = write_results("sessions", {"summary": summary, "stages": stages})
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
