@@ -384,6 +384,40 @@ def test_outbox_keeps_order_and_empties_on_take() -> None:
     assert box.dropped == 0
 
 
+def reference_outbox(pushes: list[tuple[int, int]], max_bytes: int) -> list[bytes]:
+    """The eviction rule written plainly: lowest rank first, oldest first."""
+    queued: list[tuple[int, bytes]] = []
+    for n, (rank, pad) in enumerate(pushes):
+        frame = numbered(n) + b"." * pad
+        total = sum(len(f) for _, f in queued)
+        if rank < CONTROL and total + len(frame) > max_bytes:
+            evictable = sum(len(f) for r, f in queued if r < rank)
+            if total - evictable + len(frame) > max_bytes:
+                continue
+            while sum(len(f) for _, f in queued) + len(frame) > max_bytes:
+                lowest = min(r for r, _ in queued)
+                queued.remove(next(item for item in queued if item[0] == lowest))
+        queued.append((rank, frame))
+    return [f for _, f in queued]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, CONTROL), st.integers(0, 40)), max_size=60),
+    st.integers(100, 600),
+)
+def test_outbox_matches_the_reference_eviction_rule(
+    pushes: list[tuple[int, int]], max_bytes: int
+) -> None:
+    box = Outbox(max_bytes=max_bytes, max_drops=10_000)
+    for n, (rank, pad) in enumerate(pushes):
+        box.push(numbered(n) + b"." * pad, rank)
+    kept = reference_outbox(pushes, max_bytes)
+    assert box.queued_bytes == sum(map(len, kept))
+    taken = box.take()
+    assert taken.endswith(b"".join(kept))
+    assert len(box) == 0 and box.take() == b""
+
+
 def test_outbox_evicts_lowest_rank_first_and_oldest_first_within_a_rank() -> None:
     frames = [numbered(i) for i in range(10)]
     size = len(frames[0])

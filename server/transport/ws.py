@@ -53,6 +53,8 @@ class WsSink:
     """The socket under a connection, as the hub writes to it: whole frames straight
     to the transport, beside aiohttp's own writes (each a whole frame, too)."""
 
+    __slots__ = ("_conn", "_slow", "_transport")
+
     def __init__(self, conn: "Connection", transport: asyncio.Transport | None) -> None:
         self._conn = conn
         self._transport = transport
@@ -81,6 +83,18 @@ class WsSink:
 
 
 class Connection:
+    __slots__ = (
+        "_chores",
+        "_slots",
+        "_tasks",
+        "_transport",
+        "caller",
+        "peer",
+        "state",
+        "svc",
+        "ws",
+    )
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
@@ -135,8 +149,9 @@ class Connection:
             await asyncio.wait(set(self._tasks), timeout=grace_s)
         await self.ws.close(code=code, message=message)
 
-    async def serve(self) -> None:
-        """Read frames until the peer or the server closes. Cancelling closes the socket."""
+    def _hello(self) -> HelloFrame:
+        """Built in its own call so that nothing of it outlives the send: an idle
+        connection's memory is budgeted (issue 3: 20 KB)."""
         s = self.svc.settings
         limits = Limits(
             max_frame_bytes=s.max_frame_bytes,
@@ -148,15 +163,17 @@ class Connection:
                 publish_burst=s.hub_publish_burst,
             ),
         )
-        await self.send(
-            HelloFrame(
-                version=server.__version__,
-                tenant=self.caller.tenant,
-                agent=self.caller.agent,
-                heartbeat_s=self.svc.settings.heartbeat_s,
-                limits=limits,
-            )
+        return HelloFrame(
+            version=server.__version__,
+            tenant=self.caller.tenant,
+            agent=self.caller.agent,
+            heartbeat_s=s.heartbeat_s,
+            limits=limits,
         )
+
+    async def serve(self) -> None:
+        """Read frames until the peer or the server closes. Cancelling closes the socket."""
+        await self.send(self._hello())
         try:
             async for msg in self.ws:
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
