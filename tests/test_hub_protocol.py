@@ -541,7 +541,7 @@ def test_outbox_invariants_over_random_pushes(
         assert (verdict is Verdict.OVERFLOW) == (box.dropped > max_drops)
         if verdict is Verdict.DROPPED:
             assert box.dropped > before
-        if not (box._queue and box._queue[-1].frame is frame):
+        if not (box._frames and box._frames[-1] is frame):
             refused.add(i)
             assert box.dropped == before + 1  # a refused push evicts nothing
         if ranks[i] == CONTROL:
@@ -816,9 +816,7 @@ def delivery(
 
 
 def deliver(registry: Registry, tenant: str, d: Delivery) -> list[tuple[Peer, Delivery]]:
-    got: list[tuple[Peer, Delivery]] = []
-    route(registry.targets(tenant, d.channel), d, lambda p, x: got.append((p, x)))
-    return got
+    return [(p, d) for p in route(registry.targets(tenant, d.channel), d)]
 
 
 def test_two_matching_subscriptions_give_one_delivery() -> None:

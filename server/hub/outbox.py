@@ -10,7 +10,6 @@ queue last emptied) is too slow: `push` says OVERFLOW and the caller closes it.
 """
 
 import enum
-from dataclasses import dataclass
 
 from schemas import LaggedFrame, Priority, encode
 from server.hub.wsframe import text_frame
@@ -26,18 +25,12 @@ class Verdict(enum.Enum):
     OVERFLOW = "overflow"
 
 
-@dataclass(slots=True)
-class _Entry:
-    rank: int
-    frame: bytes
-    alive: bool = True
-
-
 class Outbox:
     __slots__ = (
         "_cursors",
-        "_queue",
+        "_frames",
         "_rank_bytes",
+        "_ranks",
         "_strikes",
         "_unreported",
         "dropped",
@@ -52,10 +45,12 @@ class Outbox:
         self.queued_bytes = 0
         self.dropped = 0
         """Drops over the connection's life."""
-        self._queue: list[_Entry] = []
-        """A list, not a deque: `take` empties it whole, and an empty list holds no
-        storage where an empty deque keeps a block (issue 3 budgets 20 KB per idle
-        connection). Eviction, rare, scans it for its victim."""
+        self._frames: list[bytes] = []
+        self._ranks: list[int] = []
+        """Two lists, not deques of entries: `take` empties them whole, an empty list
+        holds no storage where an empty deque keeps a block (issue 3 budgets 20 KB
+        per idle connection), and a push allocates nothing. An evicted frame becomes
+        b"" in place; eviction, rare, scans for its victim."""
         self._rank_bytes = [0] * (CONTROL + 1)
         self._cursors: list[int] | None = None
         self._unreported = 0
@@ -73,7 +68,8 @@ class Outbox:
                 return self._drop()  # evicting would not make room: keep what is queued
             while self.queued_bytes + size > self.max_bytes:
                 self._evict_below(rank)
-        self._queue.append(_Entry(rank, frame))
+        self._frames.append(frame)
+        self._ranks.append(rank)
         self._rank_bytes[rank] += size
         self.queued_bytes += size
         return Verdict.OVERFLOW if self._strikes > self.max_drops else Verdict.QUEUED
@@ -81,31 +77,33 @@ class Outbox:
     def take(self) -> bytes:
         """Everything queued, in order, as one buffer (a `lagged` frame first if
         pushes were dropped since the last take); the queue is left empty."""
-        parts = [e.frame for e in self._queue if e.alive]
+        data = b"".join(self._frames)
         if self._unreported:
-            parts.insert(0, text_frame(encode(LaggedFrame(dropped=self._unreported))))
-        self._queue.clear()
+            data = text_frame(encode(LaggedFrame(dropped=self._unreported))) + data
+        self._frames.clear()
+        self._ranks.clear()
         self._cursors = None
         if self.queued_bytes:
             self._rank_bytes[:] = ZEROS
         self.queued_bytes = self._unreported = self._strikes = 0
-        return b"".join(parts)
+        return data
 
     def _evict_below(self, rank: int) -> None:
         """Drop the oldest frame of the lowest rank below `rank` (one exists)."""
         lower = next(r for r in range(rank) if self._rank_bytes[r])
-        victim = self._queue[self._next_of(lower)]
-        victim.alive = False
-        self._rank_bytes[lower] -= len(victim.frame)
-        self.queued_bytes -= len(victim.frame)
+        i = self._next_of(lower)
+        size = len(self._frames[i])
+        self._frames[i] = b""
+        self._rank_bytes[lower] -= size
+        self.queued_bytes -= size
         self._count_drop()
 
     def _next_of(self, rank: int) -> int:
         """The index of the oldest live frame of `rank`; each rank's scan resumes
         where its last one stopped, so evictions cost O(queue) between takes."""
         cursors = self._cursors = self._cursors or [0] * (CONTROL + 1)
-        i, queue = cursors[rank], self._queue
-        while not (queue[i].alive and queue[i].rank == rank):
+        i, frames, ranks = cursors[rank], self._frames, self._ranks
+        while not (frames[i] and ranks[i] == rank):
             i += 1
         cursors[rank] = i + 1
         return i

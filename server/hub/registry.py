@@ -1,7 +1,6 @@
 """The subscription index: which connections want a message published on a channel."""
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -100,20 +99,22 @@ class Registry:
         return exact + sum(len(s) for s in self._patterns.values())
 
 
-def route(
-    targets: list[Target], delivery: Delivery, enqueue: Callable[[Peer, Delivery], None]
-) -> None:
-    """Hand `delivery` to each connection with a subscription that wants it: to
-    the outbox if one of them is live, else to a recovering one's buffer. Never awaits."""
+def route(targets: list[Target], delivery: Delivery) -> list[Peer]:
+    """The connections to queue `delivery` for now: those with a live subscription
+    that wants it. A connection whose only wanting subscription is recovering gets
+    it in that subscription's buffer instead. Never awaits; `Sub.wants` is inlined,
+    this loop runs once per delivery."""
     rank, kind = delivery.rank, delivery.kind
+    live: list[Peer] = []
     for peer, subs in targets:
         held: Sub | None = None
         for sub in subs:
-            if sub.wants(rank, kind):
+            if rank >= sub.min_rank and (sub.kinds is None or kind in sub.kinds):
                 if sub.buffer is None:
-                    enqueue(peer, delivery)
+                    live.append(peer)
                     break
                 held = sub
         else:
             if held is not None and held.buffer is not None:
                 held.buffer.append(delivery)
+    return live

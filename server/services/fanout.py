@@ -34,7 +34,11 @@ class Fanout:
         self._flush_at: asyncio.Handle | None = None
 
     def deliver(self, tenant: str, delivery: Delivery) -> None:
-        route(self.registry.targets(tenant, delivery.channel), delivery, self._enqueue)
+        live = route(self.registry.targets(tenant, delivery.channel), delivery)
+        frame, rank, push = delivery.frame, delivery.rank, self.push
+        for peer in live:
+            push(peer, frame, rank)
+        self.stats.delivered += len(live)
 
     def push(self, peer: Peer, frame: bytes, rank: int) -> None:
         """Queue one frame for one connection and make sure a flush will come."""
@@ -64,10 +68,6 @@ class Fanout:
     def forget(self, peer: Peer) -> None:
         self._dirty.discard(peer)
         peer.outbox.take()
-
-    def _enqueue(self, peer: Peer, delivery: Delivery) -> None:
-        self.stats.delivered += 1
-        self.push(peer, delivery.frame, delivery.rank)
 
     def _account(self, peer: Peer, verdict: Verdict, dropped: int) -> None:
         self.stats.dropped += dropped
