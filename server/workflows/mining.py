@@ -38,6 +38,7 @@ sessions keep their commands (by session_id: the latest learned session of an
 id), and `revise` moves their success between outcomes.
 """
 
+import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -258,8 +259,9 @@ class WorkflowMiner:
         frequent = self._frequent(min_support, min_length)
         if closed:
             frequent = _closed(frequent)
-        ranked = sorted(frequent.items(), key=_rank)
-        return [_public(p, t) for p, t in ranked[:limit]]
+        items = frequent.items()
+        ranked = sorted(items, key=_rank) if limit is None else heapq.nsmallest(limit, items, _rank)
+        return [_public(p, t) for p, t in ranked]
 
     def frequent_count(self, min_support: int | None = None) -> int:
         """Patterns with at least `min_support` sessions (O(1) at the miner's own)."""
