@@ -85,15 +85,22 @@ class AuthService:
         """The caller behind `bearer`. Raises Unauthorized. Safe to cancel.
         An open server serves token-less callers as tenant `default` until a token
         exists: one presented, or one the CLI created (checked every cache TTL)."""
-        if not bearer and await self._still_open():
-            return OPEN_PRINCIPAL
         if not bearer:
+            if self._open_without_recheck() or await self._still_open():
+                return OPEN_PRINCIPAL
             raise Unauthorized("a bearer token is required")
-        record = await self._lookup(digest(bearer))
+        key = digest(bearer)
+        hit = self._cached(key)
+        record = hit[1] if hit is not None else await self._lookup(key)
         if record is None or not record.active:
             raise Unauthorized("unknown or revoked token")
         self.mode = AuthMode.TOKENS
         return Principal(record.tenant, record.agent, record.id)
+
+    def _open_without_recheck(self) -> bool:
+        """Open, and not yet due for the token-count check: the common case of an
+        open server, answered without awaiting a coroutine on every request."""
+        return self.mode is AuthMode.OPEN and time.monotonic() < self._recheck_at
 
     async def _still_open(self) -> bool:
         if self.mode is AuthMode.OPEN and time.monotonic() >= self._recheck_at:
@@ -102,11 +109,14 @@ class AuthService:
                 self.mode = AuthMode.TOKENS
         return self.mode is AuthMode.OPEN
 
-    async def _lookup(self, key: bytes) -> TokenRecord | None:
-        now = time.monotonic()
+    def _cached(self, key: bytes) -> tuple[float, TokenRecord | None] | None:
+        """A live cache entry, checked without awaiting (the common case)."""
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        return hit if hit is not None and hit[0] > time.monotonic() else None
+
+    async def _lookup(self, key: bytes) -> TokenRecord | None:
+        """Read the token from the store and cache the answer, absent ones too."""
+        now = time.monotonic()
         record = await self._store.find_token(key)
         if len(self._cache) > 100_000:
             self._cache.clear()

@@ -14,7 +14,6 @@ interaction that completes its evidence.
 """
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -67,7 +66,7 @@ class Extractor:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaizen-miner")
         self._task: asyncio.Task[None] | None = None
         self._pending: list[CommittedBatch] = []
-        self._wake = asyncio.Event()
+        self._alarm: asyncio.Future[None] | None = None
         self._last_sweep = clock.now()
         self.state = ExtractorState.NEW
         self.folded = 0
@@ -111,7 +110,8 @@ class Extractor:
             self.state = ExtractorState.STOPPED
             return
         self.state = ExtractorState.STOPPED
-        self._wake.set()
+        if self._alarm is not None:
+            _ring(self._alarm)
         await self._task
         await self.step()
         self._pool.shutdown(wait=True)
@@ -134,14 +134,24 @@ class Extractor:
 
     async def _run(self) -> None:
         while self.state is ExtractorState.RUNNING:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await self._nap()
             try:
                 await self.step()
                 await self._sweep_if_due()
             except Exception:
                 log.exception("extractor step failed; reloading the miner from the store")
                 await self._recover()
+
+    async def _nap(self) -> None:
+        """Wait one tick, or until `stop`. A bare future and a timer: `wait_for` on an
+        event costs a task, a cancellation and an exception every tick."""
+        loop = asyncio.get_running_loop()
+        self._alarm = alarm = loop.create_future()
+        timer = loop.call_later(self._interval, _ring, alarm)
+        try:
+            await alarm
+        finally:
+            timer.cancel()
 
     async def _recover(self) -> None:
         """Drop the unsaved fold: reload what was persisted and refold from the store."""
@@ -169,14 +179,9 @@ class Extractor:
         if self._embedder is None:
             return {}
         known = self._miner.knows
-        texts = list(
-            {
-                i.task_description
-                for b in batches
-                for i in b.items
-                if not known(b.tenant, i.task_description)
-            }
-        )
+        # distinct texts first: a busy tick repeats the same few tasks many times
+        asked = {(b.tenant, i.task_description) for b in batches for i in b.items}
+        texts = list({text for tenant, text in asked if not known(tenant, text)})
         return dict(zip(texts, await self._embedder.embed(texts), strict=True)) if texts else {}
 
     async def state_workflows(self, tenant: str, patterns: list[WorkflowPattern]) -> None:
@@ -212,3 +217,8 @@ class Extractor:
         fold = await loop.run_in_executor(self._pool, self._miner.sweep, now)
         await self._commit(fold, now)
         self.sweeps += 1
+
+
+def _ring(alarm: asyncio.Future[None]) -> None:
+    if not alarm.done():
+        alarm.set_result(None)

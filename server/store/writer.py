@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import enum
 import functools
+import itertools
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,8 @@ class Insert:
 
 CHUNK = 100
 Step = tuple[str | Insert, Sequence[Row]]
+Built = tuple[list[Step], Callable[[], None] | None]
+"""What `Writer.submit_built`'s `build` returns: the steps, and the commit hook."""
 
 
 @dataclass(slots=True)
@@ -55,6 +59,48 @@ class WriteOp:
     future: asyncio.Future[None]
     size: int
     """Rows across the steps."""
+
+
+class _Room:
+    """Places in the write queue, handed out first come, first served.
+
+    An `asyncio.Semaphore` does the same, but every acquire and release runs a few
+    Python calls (its `locked()` scans the waiters); this is one per request on the
+    ingest path, so a free place is taken here without awaiting anything."""
+
+    def __init__(self, places: int) -> None:
+        self._free = places
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a place now if one is free and nobody queues for one (FIFO)."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a place, behind whoever waits already."""
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # resolved by `give_back`, which counted the place as taken
+        except BaseException:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif not waiter.cancelled():
+                self.give_back(1)  # a place was handed over as we left: pass it on
+            raise
+
+    def give_back(self, places: int) -> None:
+        self._free += places
+        while self._free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._free -= 1
+                waiter.set_result(None)
 
 
 class WriterState(enum.Enum):
@@ -67,8 +113,14 @@ class Writer:
     def __init__(self, conn: aiosqlite.Connection, *, batch_max: int, queue_max: int) -> None:
         self._conn = conn
         self._batch_max = batch_max
-        self._queue: asyncio.Queue[WriteOp] = asyncio.Queue()
-        self._room = asyncio.Semaphore(queue_max)
+        # A deque with a wake-up future, not an asyncio.Queue: put, get and
+        # task_done are Python calls per op, on the ingest path.
+        self._queue: deque[WriteOp] = deque()
+        self._wake: asyncio.Future[None] | None = None
+        self._idle = asyncio.Event()
+        """Set while nothing is queued or committing: what `drain` waits for."""
+        self._idle.set()
+        self._room = _Room(queue_max)
         self._task: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self.state = WriterState.RUNNING
@@ -79,7 +131,7 @@ class Writer:
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="kaizen-writer")
@@ -88,9 +140,7 @@ class Writer:
         """Queue a write and wait for its commit. See `submit_built`."""
         await self.submit_built(lambda: (steps, on_commit))
 
-    async def submit_built(
-        self, build: Callable[[], tuple[list[Step], Callable[[], None] | None]]
-    ) -> None:
+    async def submit_built(self, build: Callable[[], Built]) -> None:
         """Wait for room in the queue (FIFO), then call `build` and queue what it
         returns with no await in between, so whatever `build` numbers (ids) is
         numbered in queue order, which is commit order. `on_commit` runs right after
@@ -98,15 +148,19 @@ class Writer:
         safe for the caller, but the write may still commit: its fate is unknown."""
         if self.state is not WriterState.RUNNING:
             raise Unavailable("the server is shutting down")
-        await self._room.acquire()
+        if not self._room.try_take():
+            await self._room.take()
         try:
             steps, on_commit = build()
         except BaseException:
-            self._room.release()
+            self._room.give_back(1)
             raise
-        size = sum(len(rows) for _, rows in steps)
+        size = sum([len(rows) for _, rows in steps])
         op = WriteOp(steps, on_commit, self._loop.create_future(), size)
-        self._queue.put_nowait(op)
+        self._queue.append(op)
+        self._idle.clear()
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
         await op.future
 
     async def drain(self) -> None:
@@ -114,7 +168,7 @@ class Writer:
         if self.state is WriterState.CLOSED:
             return
         self.state = WriterState.DRAINING
-        await self._queue.join()
+        await self._idle.wait()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -123,23 +177,24 @@ class Writer:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            batch.extend(self._take_more(batch[0].size))
-            for _ in batch:
-                self._room.release()
-            try:
-                await self._commit_group(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            if not self._queue:
+                self._idle.set()
+                self._wake = self._loop.create_future()
+                await self._wake
+                continue
+            batch = self._take()
+            self._room.give_back(len(batch))
+            await self._commit_group(batch)
 
-    def _take_more(self, size: int) -> list[WriteOp]:
-        more: list[WriteOp] = []
-        while size < self._batch_max and not self._queue.empty():
-            op = self._queue.get_nowait()
-            more.append(op)
+    def _take(self) -> list[WriteOp]:
+        """The oldest queued ops, up to `batch_max` rows (always at least one op)."""
+        first = self._queue.popleft()
+        batch, size = [first], first.size
+        while size < self._batch_max and self._queue:
+            op = self._queue.popleft()
+            batch.append(op)
             size += op.size
-        return more
+        return batch
 
     async def _commit_group(self, batch: list[WriteOp]) -> None:
         started = time.perf_counter()
@@ -203,8 +258,7 @@ def _transaction_sync(conn: sqlite3.Connection, steps: list[Step]) -> None:
         for sql, rows in steps:
             if isinstance(sql, Insert):
                 for start in range(0, len(rows), CHUNK):
-                    chunk = rows[start : start + CHUNK]
-                    conn.execute(sql.sql(len(chunk)), [v for row in chunk for v in row])
+                    _insert(conn, sql, rows[start : start + CHUNK])
             else:
                 conn.executemany(sql, rows)
         conn.execute("COMMIT")
@@ -212,6 +266,12 @@ def _transaction_sync(conn: sqlite3.Connection, steps: list[Step]) -> None:
         if conn.in_transaction:  # SQLite may have rolled back already
             conn.execute("ROLLBACK")
         raise
+
+
+def _insert(conn: sqlite3.Connection, insert: Insert, rows: Sequence[Row]) -> None:
+    """Rows as one multi-row VALUES statement (at most CHUNK of them)."""
+    # chain, not a nested comprehension: this thread holds the GIL here
+    conn.execute(insert.sql(len(rows)), list(itertools.chain.from_iterable(rows)))
 
 
 def _committed(op: WriteOp) -> None:
@@ -230,7 +290,9 @@ def merge(batch: list[WriteOp]) -> list[Step]:
     steps: list[tuple[str | Insert, list[Row]]] = []
     for op in batch:
         for sql, rows in op.steps:
-            if steps and steps[-1][0] == sql:
+            # `is` first: steps are usually the same Insert object, and its
+            # dataclass `==` is a Python call
+            if steps and (steps[-1][0] is sql or steps[-1][0] == sql):
                 steps[-1][1].extend(rows)
             else:
                 steps.append((sql, list(rows)))
