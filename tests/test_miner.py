@@ -2,6 +2,7 @@
 confidence rising and falling with evidence and age (lexical clustering; the
 semantic path runs in tests/test_learning_engine.py against a real server)."""
 
+import math
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
@@ -10,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import Interaction, LearningStatus, LearningType
-from server.learning.claims import ClaimRules, LearningDraft
+from server.learning.claims import ClaimRules, LearningDraft, pool, without
 from server.learning.confidence import wilson_lower_bound
 from server.learning.miner import FoldResult, Miner, MinerParams, MiningState
+from server.learning.patterns import Evidence
 from server.learning.window import DAY, Window
 from server.store.records import CommittedBatch
 
@@ -225,3 +227,23 @@ def test_counts_always_add_up(outcomes: list[bool]) -> None:
 def test_interactions_without_actions_move_the_cursor_only() -> None:
     result = fold(miner(), [row(steps=())])
     assert result.learnings == [] and result.patterns == [] and result.folded == 1
+
+
+_evidence = st.builds(
+    Evidence,
+    *(st.floats(0.01, 1e4) for _ in range(6)),
+    st.integers(0, 1000),
+    st.integers(0, 1000),
+)
+
+
+@given(st.lists(_evidence, min_size=2, max_size=12), st.data())
+def test_peers_as_total_minus_one_equal_the_pooled_peers(
+    group: list[Evidence], data: st.DataObject
+) -> None:
+    mine = data.draw(st.integers(0, len(group) - 1))
+    peers = pool(group[:mine] + group[mine + 1 :])
+    taken = without(pool(group), group[mine])
+    assert (taken.count, taken.wins) == (peers.count, peers.wins)
+    for name in ("n", "k", "sum_t", "sum_t2", "sum_i", "sum_i2"):
+        assert math.isclose(getattr(taken, name), getattr(peers, name), rel_tol=1e-6, abs_tol=1e-6)

@@ -22,7 +22,7 @@ the derived types, while it still qualifies), and is RETIRED otherwise.
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -250,21 +250,30 @@ class Claimer:
 
     # -- OPTIMIZATION ------------------------------------------------------------
 
-    def optimizations(self, group: Sequence[tuple[Pattern, Evidence]]) -> list[LearningDraft]:
-        """Each sequence that beats its peers in the same cluster and agent type."""
+    def optimizations(
+        self,
+        group: Sequence[tuple[Pattern, Evidence]],
+        only: Container[tuple[str, str]] | None = None,
+    ) -> list[LearningDraft]:
+        """Each sequence that beats its peers in the same cluster and agent type;
+        with `only`, just those of its (tenant, key)s, the rest measured as peers."""
         done = [(p, ev) for p, ev in group if ev.wins >= self.rules.min_support and ev.k > 0]
+        if len(done) < 2:
+            return []
+        # One pooled total, each sequence's peers as total minus itself: linear in
+        # the group, where pooling the peers of each would be quadratic.
+        everyone = pool([ev for _, ev in done])
         drafts = []
         for p, ev in done:
-            peers = [pev for q, pev in done if q is not p]
-            draft = self._optimization(p, ev, peers) if peers else None
+            if only is not None and (p.tenant, p.key) not in only:
+                continue
+            draft = self._optimization(p, ev, without(everyone, ev))
             if draft is not None:
                 drafts.append(draft)
         return drafts
 
-    def _optimization(
-        self, p: Pattern, ev: Evidence, peers: Sequence[Evidence]
-    ) -> LearningDraft | None:
-        gain, z = best_gain(ev, peers)
+    def _optimization(self, p: Pattern, ev: Evidence, others: Evidence) -> LearningDraft | None:
+        gain, z = best_gain(ev, others)
         qualifies = gain.value >= self.rules.min_gain
         if qualifies:
             p.claims.add(LearningType.OPTIMIZATION)
@@ -351,11 +360,38 @@ def group_key(p: Pattern) -> str:
 
 
 def pool(evidence: Sequence[Evidence]) -> Evidence:
-    def total(name: str) -> float:
-        return float(sum(getattr(ev, name) for ev in evidence))
+    n = k = t = t2 = i = i2 = 0.0
+    count = wins = 0
+    for ev in evidence:
+        n += ev.n
+        k += ev.k
+        t += ev.sum_t
+        t2 += ev.sum_t2
+        i += ev.sum_i
+        i2 += ev.sum_i2
+        count += ev.count
+        wins += ev.wins
+    return Evidence(n, k, t, t2, i, i2, count, wins)
 
-    n, k, t, t2, i, i2, count, wins = (total(name) for name in Evidence.__slots__)
-    return Evidence(n, k, t, t2, i, i2, round(count), round(wins))
+
+def without(total: Evidence, part: Evidence) -> Evidence:
+    """`total` with `part` taken out. A difference within rounding of nothing is
+    nothing: a residue of 1e-17 would otherwise pass for a peer's weight."""
+
+    def minus(a: float, b: float) -> float:
+        left = a - b
+        return left if left > 1e-9 * a else 0.0
+
+    return Evidence(
+        minus(total.n, part.n),
+        minus(total.k, part.k),
+        minus(total.sum_t, part.sum_t),
+        minus(total.sum_t2, part.sum_t2),
+        minus(total.sum_i, part.sum_i),
+        minus(total.sum_i2, part.sum_i2),
+        total.count - part.count,
+        total.wins - part.wins,
+    )
 
 
 def phi(z: float) -> float:
@@ -363,9 +399,8 @@ def phi(z: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
-def best_gain(ev: Evidence, peers: Sequence[Evidence]) -> tuple[GainDraft, float]:
+def best_gain(ev: Evidence, others: Evidence) -> tuple[GainDraft, float]:
     """The larger of the time and iteration gains against the pooled peers, with z."""
-    others = pool(peers)
     time = _gain(
         "completion_time", (ev.k, ev.sum_t, ev.sum_t2), (others.k, others.sum_t, others.sum_t2)
     )

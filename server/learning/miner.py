@@ -118,6 +118,8 @@ class Miner:
         self._cluster_agents: dict[tuple[str, int], set[str]] = {}
         self.behaviours: dict[tuple[str, str], BehaviourModel] = {}
         self.last_anomaly_id = 0
+        self._stated: dict[int, int] = {}
+        """Learning id → hash of what was last stated of it (`_changed`)."""
 
     def _example(self, cluster_id: int) -> str:
         found = self.clusterer.clusters.get(cluster_id)
@@ -136,6 +138,7 @@ class Miner:
         self._sequences.clear()
         self._cluster_agents.clear()
         self.behaviours.clear()
+        self._stated.clear()
         for cluster in state.clusters:
             self.clusterer.add(cluster)
         for pattern in state.patterns:
@@ -303,8 +306,10 @@ class Miner:
 
     # -- claims ------------------------------------------------------------------
 
-    def _finish(self, result: FoldResult, touched: _Touched, now: float) -> FoldResult:
-        result.learnings = self._claims(touched, now)
+    def _finish(
+        self, result: FoldResult, touched: _Touched, now: float, *, sweeping: bool = False
+    ) -> FoldResult:
+        result.learnings = self._changed(self._claims(touched, now, sweeping))
         result.patterns = list(touched.patterns.values())
         result.behaviours = [
             (tenant, agent, self.behaviours[(tenant, agent)].to_state())
@@ -313,7 +318,23 @@ class Miner:
         result.cursor = self.cursor
         return result
 
-    def _claims(self, touched: _Touched, now: float) -> list[LearningDraft]:
+    def _changed(self, drafts: list[LearningDraft]) -> list[LearningDraft]:
+        """The drafts that say something new: a restatement that moved nothing a
+        reader sees (confidence to 3 decimals, support to 0.1) is not rewritten.
+        Decay (half-life 7 days) moves confidence by about 1e-5 a minute, so most
+        of a sweep's restatements, and most peers' in a fold, are dropped here."""
+        changed = []
+        for d in drafts:
+            seen = hash(_fingerprint(d))
+            if self._stated.get(d.id) != seen:
+                self._stated[d.id] = seen
+                changed.append(d)
+        return changed
+
+    def _claims(self, touched: _Touched, now: float, sweeping: bool) -> list[LearningDraft]:
+        # A fold states optimizations for the sequences it counted; the others'
+        # peers moved a little, and the next sweep restates them.
+        only = None if sweeping else touched.patterns
         drafts: list[LearningDraft] = []
         for p in touched.patterns.values():
             ev = p.evidence(self.window, now)
@@ -323,7 +344,7 @@ class Miner:
                 drafts += self.claimer.recovery(p, ev)
         for tenant, key in sorted(touched.groups):
             group = self._members(tenant, self._groups.get((tenant, key), set()), now)
-            drafts += self.claimer.strategy(group) + self.claimer.optimizations(group)
+            drafts += self.claimer.strategy(group) + self.claimer.optimizations(group, only)
         for tenant, key in sorted(touched.sequences):
             group = self._members(tenant, self._sequences.get((tenant, key), set()), now)
             drafts += self.claimer.best_practice(group)
@@ -354,9 +375,22 @@ class Miner:
         touched.sequences = set(self._sequences)
         for model in self.behaviours.values():
             model.prune(now)
-        result = self._finish(FoldResult(), touched, now)
+        result = self._finish(FoldResult(), touched, now, sweeping=True)
         result.behaviours = []
         return result
+
+
+def _fingerprint(d: LearningDraft) -> tuple[Any, ...]:
+    return (
+        d.status,
+        d.statement,
+        round(d.confidence, 3),
+        round(d.support, 1),
+        d.last_seen,
+        d.clusters,
+        d.evidence,
+        d.document,
+    )
 
 
 def event_time(item: Interaction, recorded_at: float, now: float) -> float:
