@@ -86,6 +86,8 @@ async def embedder_context(app: web.Application) -> AsyncIterator[None]:
     embedder = make_embedder(
         s.embedding_model,
         device=s.embedding_device,
+        dtype=s.embedding_dtype,
+        threads=s.embedding_threads,
         batch_max=s.embedding_batch_max,
         cache_size=s.embedding_cache_size,
     )
@@ -117,7 +119,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         min_votes=s.kb_promote_min_votes,
         min_applications=s.kb_promote_min_applications,
     )
-    index = LearningIndex()
+    index = LearningIndex(s.recency_half_life_days * DAY)
     extractor = Extractor(
         store,
         Miner(miner_params(s)),
@@ -129,7 +131,13 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         announce=lambda found: announce_anomalies(hub, found),
     )
     learning = LearningService(
-        store, index, app[EMBEDDER], clock, max_batch=s.max_batch, ranking=rank_params(s)
+        store,
+        index,
+        app[EMBEDDER],
+        clock,
+        max_batch=s.max_batch,
+        ranking=rank_params(s),
+        lexical_postings_max=s.lexical_postings_max,
     )
     performance = PerformanceService(
         store,

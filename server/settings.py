@@ -63,6 +63,17 @@ class Settings(BaseModel):
         description="Sentence-transformers model for task similarity; 'none' for lexical only.",
     )
     embedding_device: str = Field("cpu", description="Torch device the embedder runs on.")
+    embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Precision of the embedding model's weights; auto is bfloat16 on a "
+        "CPU with native bf16 (AVX512-BF16, AMX), else float32.",
+    )
+    embedding_threads: int = Field(
+        1,
+        ge=0,
+        description="Torch CPU threads for encoding; 0 is torch's default (every core). "
+        "One leaves the other cores to SQLite and the event loop, which a query uses meanwhile.",
+    )
     embedding_batch_max: int = Field(64, ge=1, le=4096, description="Most texts per encode call.")
     embedding_cache_size: int = Field(
         10_000, ge=0, description="Embeddings of recent texts kept in memory."
@@ -93,6 +104,12 @@ class Settings(BaseModel):
     )
     min_relevance: float = Field(
         0.3, ge=0, le=1, description="Relevance under which a learning is not returned for a task."
+    )
+    lexical_postings_max: int = Field(
+        2_000,
+        ge=1,
+        description="Documents one BM25 search may read: a query's rarest terms are "
+        "searched while their document counts add up to at most this.",
     )
     sweep_interval_s: float = Field(
         60.0, gt=0, description="How often every learning is restated at the current time."

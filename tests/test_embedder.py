@@ -19,6 +19,7 @@ from server.services.embedder import (
     EmbedderState,
     load_sentence_model,
     make_embedder,
+    weights_dtype,
 )
 
 PARAPHRASE = ("Write unit tests for the CSV parser", "Add tests covering the csv reader module")
@@ -173,3 +174,18 @@ async def test_make_embedder_builds_one_when_the_extra_is_present() -> None:
     assert isinstance(built, Embedder)
     assert built.model_name == DEFAULT_MODEL
     await built.close()
+
+
+async def test_bfloat16_weights_give_unit_vectors_close_to_float32s() -> None:
+    texts = ["fix the flaky login test", "Deploy the API to staging with Kubernetes"]
+    vectors = []
+    for dtype in ("float32", "bfloat16"):
+        embedder = Embedder(DEFAULT_MODEL, dtype=dtype)
+        await embedder.start()
+        vectors.append(await embedder.embed(texts))
+        await embedder.close()
+    full, half = vectors
+    assert np.allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)
+    assert ((full * half).sum(axis=1) > 0.999).all()
+    assert weights_dtype("auto", "cuda") == "float32"
+    assert weights_dtype("bfloat16", "cpu") == "bfloat16"

@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import LearningType
+from server.learning.candidates import threshold_candidates
 from server.learning.clusters import Cluster
 from server.learning.index import Entry, TenantIndex
-from server.learning.ranking import RankParams, rank, unranked
+from server.learning.ranking import RankParams, agent_weight, rank, unranked
 from server.services.learning import cluster_similarity
 
 PARAMS = RankParams(alpha=0.8, cross_agent_weight=0.5, recency_half_life_s=100.0, min_relevance=0.3)
@@ -61,7 +62,7 @@ def test_similarities_cover_clusters_added_after_the_query_was_embedded() -> Non
     """A fold may add clusters while a query awaits its embedding and its BM25
     search; the similarities are read after both, so they cover every cluster."""
     np = pytest.importorskip("numpy")
-    index = TenantIndex()
+    index = TenantIndex(100.0)
     axes = np.eye(4, dtype=np.float32)
     index.add_cluster(Cluster(1, "t", frozenset({"a"}), "a", axes[0]))
     query = axes[2]
@@ -69,4 +70,60 @@ def test_similarities_cover_clusters_added_after_the_query_was_embedded() -> Non
         index.add_cluster(Cluster(n, "t", frozenset({"b"}), "b", axes[n - 1]))
     similarity, nearest = cluster_similarity(index, query, "b")
     assert [similarity(c) for c in (1, 2, 3)] == [0.0, 0.0, 1.0]
-    assert nearest[0] == 3
+    assert nearest[0] == (3, 1.0)
+
+
+_learning = st.tuples(
+    st.sampled_from([0.2, 0.5, 0.7, 0.9]),  # confidence: ties on purpose
+    st.floats(NOW - 400, NOW + 5),  # last seen, a little in the future too
+    st.lists(st.integers(0, 5), min_size=1, max_size=3, unique=True),  # clusters
+    st.sampled_from(["code", "test"]),
+    st.sampled_from([LearningType.SUCCESS_PATTERN, LearningType.FAILURE_PATTERN]),
+)
+
+
+@given(
+    st.lists(_learning, max_size=40),
+    st.lists(unit, min_size=6, max_size=6),
+    st.integers(1, 12),
+    st.sampled_from([None, "code"]),
+    st.sampled_from([None, LearningType.SUCCESS_PATTERN]),
+)
+def test_threshold_candidates_hold_the_same_top_as_scoring_every_learning(
+    learnings: list[tuple[float, float, list[int], str, LearningType]],
+    sims: list[float],
+    need: int,
+    agent: str | None,
+    kind: LearningType | None,
+) -> None:
+    index = TenantIndex(PARAMS.recency_half_life_s)
+    for i, (confidence, seen, clusters, owner, type_) in enumerate(learnings):
+        index.put(Entry(i, type_, owner, confidence, seen, tuple(clusters)))
+    nearest = sorted(enumerate(sims), key=lambda cs: -cs[1])
+
+    def keep(e: Entry) -> bool:
+        return kind is None or e.type is kind
+
+    def base(sim: float) -> float:
+        return PARAMS.alpha * sim if PARAMS.alpha * sim >= PARAMS.min_relevance else 0.0
+
+    def weight(e: Entry) -> float:
+        return agent_weight(e, agent, PARAMS.cross_agent_weight)
+
+    chosen = threshold_candidates(index, nearest, need, base, NOW, keep, weight)
+    everyone = [e for e in index.entries.values() if keep(e)]
+    similarity = sims.__getitem__
+    full = rank(everyone, similarity, {}, agent, PARAMS, NOW)[:need]
+    found = rank([index.entries[i] for i in chosen], similarity, {}, agent, PARAMS, NOW)[:need]
+    assert [r.parts.score for r in found] == pytest.approx([r.parts.score for r in full])
+
+
+def test_index_orders_each_cluster_by_confidence_times_recency() -> None:
+    index = TenantIndex(100.0)
+    index.put(Entry(1, LearningType.SUCCESS_PATTERN, "code", 0.9, NOW - 200, (7,)))
+    index.put(Entry(2, LearningType.SUCCESS_PATTERN, "code", 0.5, NOW, (7,)))
+    index.put(Entry(3, LearningType.SUCCESS_PATTERN, "code", 0.4, NOW, (7,)))
+    assert [i for _, i in index.by_cluster[7]] == [2, 3, 1]  # 0.5, 0.4, 0.9 / 4
+    index.put(Entry(3, LearningType.SUCCESS_PATTERN, "code", 0.6, NOW, (7,)))
+    index.drop(2)
+    assert [i for _, i in index.by_cluster[7]] == [3, 1]

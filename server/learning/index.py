@@ -3,6 +3,8 @@ terms and, with the `ml` extra, their embeddings) and the compact record of each
 active learning. The extractor applies each committed fold to it, so queries never
 see an uncommitted learning and never wait for SQL to find candidates."""
 
+import bisect
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +25,17 @@ class Entry:
     clusters: tuple[int, ...]
 
 
+def standing(confidence: float, last_seen: float, half_life_s: float) -> float:
+    """log2(confidence × 2^(last_seen/h)): ordering learnings by it orders them by
+    confidence × recency (`window.recency`) at any one time, since recency's ratio
+    between two learnings does not change as time passes."""
+    return math.log2(max(confidence, 1e-300)) + last_seen / half_life_s
+
+
 @dataclass(slots=True)
 class TenantIndex:
+    half_life_s: float
+    """The recency half-life `by_cluster` is ordered with."""
     clusters: dict[int, Cluster] = field(default_factory=dict)
     rows: dict[int, int] = field(default_factory=dict)
     """Cluster id → its row in `vectors`."""
@@ -32,7 +43,9 @@ class TenantIndex:
     """A `vectors.VectorSet` once a cluster with an embedding arrives."""
     by_term: dict[str, set[int]] = field(default_factory=dict)
     entries: dict[int, Entry] = field(default_factory=dict)
-    by_cluster: dict[int, set[int]] = field(default_factory=dict)
+    by_cluster: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
+    """Cluster id → its learnings as (−standing, id), ascending: highest confidence ×
+    recency first, the order `candidates.threshold_candidates` reads them in."""
 
     def add_cluster(self, cluster: Cluster) -> None:
         self.clusters[cluster.id] = cluster
@@ -52,17 +65,28 @@ class TenantIndex:
     def put(self, entry: Entry) -> None:
         self.drop(entry.id)
         self.entries[entry.id] = entry
+        place = (-self._standing(entry), entry.id)
         for c in entry.clusters:
-            self.by_cluster.setdefault(c, set()).add(entry.id)
+            bisect.insort(self.by_cluster.setdefault(c, []), place)
 
     def drop(self, learning_id: int) -> None:
         old = self.entries.pop(learning_id, None)
-        for c in old.clusters if old else ():
-            self.by_cluster.get(c, set()).discard(learning_id)
+        if old is None:
+            return
+        place = (-self._standing(old), learning_id)
+        for c in old.clusters:
+            ordered = self.by_cluster.get(c, [])
+            at = bisect.bisect_left(ordered, place)
+            if at < len(ordered) and ordered[at] == place:
+                del ordered[at]
+
+    def _standing(self, entry: Entry) -> float:
+        return standing(entry.confidence, entry.last_seen, self.half_life_s)
 
 
 class LearningIndex:
-    def __init__(self) -> None:
+    def __init__(self, half_life_s: float) -> None:
+        self._half_life_s = half_life_s
         self._tenants: dict[str, TenantIndex] = {}
 
     def clear(self) -> None:
@@ -74,7 +98,7 @@ class LearningIndex:
     def _tenant(self, tenant: str) -> TenantIndex:
         found = self._tenants.get(tenant)
         if found is None:
-            found = self._tenants[tenant] = TenantIndex()
+            found = self._tenants[tenant] = TenantIndex(self._half_life_s)
         return found
 
     def add_clusters(self, clusters: Iterable[Cluster]) -> None:

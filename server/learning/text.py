@@ -2,6 +2,7 @@
 
 import math
 import re
+from collections.abc import Iterable
 
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
@@ -35,8 +36,16 @@ def cosine(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / math.sqrt(len(a) * len(b))
 
 
-def fts_query(text: str) -> str | None:
-    """The task's terms as an FTS5 query matching any of them, each quoted so no
-    character of the user's text is read as FTS5 syntax; None without terms."""
-    words = sorted(terms(text))[:64]
-    return " OR ".join(f'"{w}"' for w in words) if words else None
+QUERY_TERMS_MAX = 64
+
+
+def query_terms(text: str) -> list[str]:
+    """The terms of a query text that lexical search considers, in a stable order."""
+    return sorted(terms(text))[:QUERY_TERMS_MAX]
+
+
+def fts_query(words: Iterable[str]) -> str | None:
+    """An FTS5 query matching any of `words`, each quoted so no character of the
+    user's text is read as FTS5 syntax; None without words."""
+    quoted = [f'"{w}"' for w in words]
+    return " OR ".join(quoted) if quoted else None

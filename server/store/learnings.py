@@ -109,6 +109,14 @@ class LearningStore:
         rows = await self._fetch(sql.SEARCH, (match, tenant, limit))
         return [(r[0], -r[1]) for r in rows]
 
+    async def match_counts(self, matches: Sequence[str]) -> list[int]:
+        """How many documents (of every tenant) match each FTS5 query: what a
+        search for it would read."""
+        if not matches:
+            return []
+        rows = await self._fetch(sql.match_counts(len(matches)), tuple(matches))
+        return [int(n) for n in rows[0]]
+
     async def anomalies(self, f: AnomalyFilter) -> list[Anomaly]:
         params: list[Any] = [f.tenant, f.min_score]
         params += [f.agent_type] if f.agent_type else []

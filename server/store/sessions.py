@@ -45,7 +45,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 INSERT_MEMORY_FTS = "INSERT INTO memory_fts (rowid, content) VALUES (?, ?)"
 ALL_MEMORY_VECTORS = "SELECT id, tenant, vector FROM memory_items WHERE vector IS NOT NULL"
 MEMORY_BY_IDS = (
-    "SELECT id, session_id, role, content, at FROM memory_items WHERE tenant = ? AND id IN ({})"
+    "SELECT id, session_id, role, content, at FROM memory_items WHERE +tenant = ? AND id IN ({})"
 )
 SEARCH_MEMORY = """
 SELECT m.id, bm25(memory_fts) FROM memory_fts JOIN memory_items m ON m.id = memory_fts.rowid

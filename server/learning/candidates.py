@@ -1,0 +1,75 @@
+"""Which learnings a query needs to score: the threshold algorithm (Fagin, Lotem &
+Naor, 2003) over each near cluster's learnings, highest confidence × recency first
+(`index.TenantIndex.by_cluster`).
+
+A learning reached through cluster c, with no lexical match, scores
+
+    score = α·sim(e)·confidence·recency·weight,  with sim(e) ≥ sim(c), weight ≤ 1
+
+so while scanning c, every learning not yet read scores at most
+α·sim(c)·(confidence·recency)(next), and every one read at least
+α·sim(c)·confidence·recency·weight. A scan stops when that bound falls to the
+`need`-th best lower bound found so far; clusters come in falling similarity, so
+once α·sim(c) is under it no later cluster can add anything. What is left out
+cannot reach the top `need`: its best cluster among those scanned either read it
+or stopped at a bound no higher than `need` learnings already reach. Learnings
+that match lexically are scored anyway (`LearningService`).
+
+Before this, a query scored every learning of its 64 nearest clusters: 40,000 of
+them at 128,000 learnings over 210 clusters.
+"""
+
+import heapq
+import math
+from collections.abc import Callable, Sequence
+
+from server.learning.index import Entry, TenantIndex
+from server.learning.window import recency
+
+Keep = Callable[[Entry], bool]
+"""The query's filters (type, confidence floor, since)."""
+Weight = Callable[[Entry], float]
+"""A learning's agent weight for the query, in [0, 1]."""
+
+
+def threshold_candidates(
+    index: TenantIndex,
+    nearest: Sequence[tuple[int, float]],
+    need: int,
+    base: Callable[[float], float],
+    now: float,
+    keep: Keep,
+    weight: Weight,
+) -> set[int]:
+    """Ids of learnings, from `nearest` ((cluster, similarity), most similar first),
+    that include the `need` best by score. `base` maps a similarity to α·similarity,
+    or to 0 where that is under the relevance floor."""
+    best: list[float] = []
+    chosen: set[int] = set()
+    shift = now / index.half_life_s
+    for cluster, similarity in nearest:
+        factor = base(similarity)
+        if factor <= 0 or _full(best, need, factor):
+            break
+        for negated, learning_id in index.by_cluster.get(cluster, ()):
+            bound = factor * math.pow(2.0, -negated - shift)
+            if _full(best, need, bound):
+                break
+            entry = index.entries[learning_id]
+            if learning_id not in chosen and keep(entry):
+                chosen.add(learning_id)
+                fresh = recency(entry.last_seen, now, index.half_life_s)
+                _offer(best, need, factor * entry.confidence * fresh * weight(entry))
+    return chosen
+
+
+def _offer(best: list[float], need: int, lower: float) -> None:
+    if len(best) < need:
+        heapq.heappush(best, lower)
+    elif lower > best[0]:
+        heapq.heapreplace(best, lower)
+
+
+def _full(best: list[float], need: int, bound: float) -> bool:
+    """Whether `need` lower bounds are in and `bound` beats none of them."""
+    return len(best) >= need and bound <= best[0]
