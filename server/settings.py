@@ -112,7 +112,10 @@ class Settings(BaseModel):
         "searched while their document counts add up to at most this.",
     )
     sweep_interval_s: float = Field(
-        60.0, gt=0, description="How often every learning is restated at the current time."
+        300.0,
+        gt=0,
+        description="How often every learning is restated at the current time "
+        "(a sixtieth of them at a time).",
     )
     anomaly_threshold: float = Field(
         0.8, gt=0, le=1, description="Rarity from which an interaction is an anomaly."

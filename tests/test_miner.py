@@ -247,3 +247,22 @@ def test_peers_as_total_minus_one_equal_the_pooled_peers(
     assert (taken.count, taken.wins) == (peers.count, peers.wins)
     for name in ("n", "k", "sum_t", "sum_t2", "sum_i", "sum_i2"):
         assert math.isclose(getattr(taken, name), getattr(peers, name), rel_tol=1e-6, abs_tol=1e-6)
+
+
+def test_a_sweep_in_slices_restates_what_a_whole_sweep_does() -> None:
+    tasks = ["Create Python function", "Deploy cluster", "Write release notes", "Fix login bug"]
+    rows = [
+        row(task, agent=agent, steps=steps)
+        for task in tasks
+        for agent in ("code", "ops")
+        for steps in (STEPS, ("EDIT", "TEST"))
+        for _ in range(3)
+    ]
+    whole, sliced = miner(), miner()
+    fold(whole, rows)
+    fold(sliced, [CommittedBatch(r.tenant, r.first_id, r.recorded_at, r.items) for r in rows])
+    later = NOW + 7 * DAY
+    expected = {(d.id, d.confidence) for d in whole.sweep(later).learnings}
+    parts = [sliced.sweep(later, {part}, 5).learnings for part in range(5)]
+    found = [(d.id, d.confidence) for drafts in parts for d in drafts]
+    assert len(expected) > 16 and sorted(found) == sorted(expected)

@@ -10,7 +10,7 @@ which is how learnings age, lose confidence and retire without new evidence.
 The miner does no I/O: the extractor feeds it and persists what it returns.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Protocol
@@ -364,17 +364,24 @@ class Miner:
         retired = [(tenant, i) for i in sorted(set(active) - kept)]
         return FoldResult(learnings=drafts, retired=retired, cursor=self.cursor)
 
-    def sweep(self, now: float) -> FoldResult:
-        """Restate every claim at `now`: confidence decays with the age of its
-        evidence, and claims whose evidence left the window retire."""
+    def sweep(self, now: float, slices: Container[int] = (0,), parts: int = 1) -> FoldResult:
+        """Restate claims at `now`: confidence decays with the age of its evidence,
+        and claims whose evidence left the window retire. Everything is cut into
+        `parts` slices by the hash of its key; this restates those in `slices`
+        (by default, with one part, everything)."""
+
+        def mine(key: tuple[str, str]) -> bool:
+            return hash(key) % parts in slices
+
         touched = _Touched()
-        for p in self.patterns.values():
-            if p.claims:
-                touched.patterns[(p.tenant, p.key)] = p
-        touched.groups = set(self._groups)
-        touched.sequences = set(self._sequences)
-        for model in self.behaviours.values():
-            model.prune(now)
+        for key, p in self.patterns.items():
+            if p.claims and mine(key):
+                touched.patterns[key] = p
+        touched.groups = {key for key in self._groups if mine(key)}
+        touched.sequences = {key for key in self._sequences if mine(key)}
+        if 0 in slices:
+            for model in self.behaviours.values():
+                model.prune(now)
         result = self._finish(FoldResult(), touched, now, sweeping=True)
         result.behaviours = []
         return result

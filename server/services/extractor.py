@@ -7,7 +7,8 @@ CPU work and stays off the event loop), commits the fold's clusters, patterns,
 learnings, anomalies and new cursor in one write, and only then applies the fold
 to the in-memory index and announces its anomalies. Every `sweep_interval_s` it
 restates every claim at the current time, so learnings decay and retire without
-new evidence. At start it restores the miner and the index and catches up from the
+new evidence; it does so a slice at a time (SWEEP_SLICES), since restating 128,000
+learnings at once held the miner, and so every fold, for seconds. At start it restores the miner and the index and catches up from the
 store past the persisted cursor, so a crash between a commit and its fold loses
 nothing. A learning thus appears about one tick plus one fold after the
 interaction that completes its evidence.
@@ -15,6 +16,7 @@ interaction that completes its evidence.
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +34,8 @@ from server.workflows.mining import WorkflowPattern
 log = logging.getLogger("kaizen.extractor")
 
 CATCH_UP_BATCH = 5000
+SWEEP_SLICES = 60
+"""A sweep is cut in this many slices, one due every sweep_interval_s / SWEEP_SLICES."""
 T = TypeVar("T")
 Announce = Callable[[list[AnomalyDraft]], Awaitable[None]]
 
@@ -71,6 +75,8 @@ class Extractor:
         self.state = ExtractorState.NEW
         self.folded = 0
         self.sweeps = 0
+        """Whole sweeps done: every claim restated once per sweep."""
+        self._swept = 0
         self.anomalies = 0
 
     async def start(self) -> None:
@@ -204,19 +210,26 @@ class Extractor:
             await self._announce(fold.anomalies)
 
     async def _sweep_if_due(self) -> None:
+        """Sweep the slices owed since the last: one every interval / SWEEP_SLICES,
+        all of them at once if the clock jumped a whole interval."""
         now = self._clock.now()
-        if now - self._last_sweep < self._sweep_interval:
+        owed = int((now - self._last_sweep) / (self._sweep_interval / SWEEP_SLICES))
+        if owed < 1:
             return
         self._last_sweep = now
-        await self.sweep()
+        await self.sweep(min(owed, SWEEP_SLICES))
 
-    async def sweep(self) -> None:
-        """Restate every claim at the current time. Not safe to cancel."""
+    async def sweep(self, count: int = SWEEP_SLICES) -> None:
+        """Restate the claims of the next `count` slices (by default all of them)
+        at the current time. Not safe to cancel."""
+        slices = {(self._swept + i) % SWEEP_SLICES for i in range(count)}
         loop = asyncio.get_running_loop()
         now = self._clock.now()
-        fold = await loop.run_in_executor(self._pool, self._miner.sweep, now)
+        sweep = functools.partial(self._miner.sweep, now, slices, SWEEP_SLICES)
+        fold = await loop.run_in_executor(self._pool, sweep)
         await self._commit(fold, now)
-        self.sweeps += 1
+        self._swept += count
+        self.sweeps = self._swept // SWEEP_SLICES
 
 
 def _ring(alarm: asyncio.Future[None]) -> None:
