@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from schemas import Interaction, LearningStatus, LearningType
 from server.learning.claims import ClaimRules, LearningDraft, pool, without
 from server.learning.confidence import wilson_lower_bound
-from server.learning.miner import FoldResult, Miner, MinerParams, MiningState
+from server.learning.miner import GROUPS_PER_FOLD, FoldResult, Miner, MinerParams, MiningState
 from server.learning.patterns import Evidence
 from server.learning.window import DAY, Window
 from server.store.records import CommittedBatch
@@ -266,3 +266,14 @@ def test_a_sweep_in_slices_restates_what_a_whole_sweep_does() -> None:
     parts = [sliced.sweep(later, {part}, 5).learnings for part in range(5)]
     found = [(d.id, d.confidence) for drafts in parts for d in drafts]
     assert len(expected) > 16 and sorted(found) == sorted(expected)
+
+
+def test_group_claims_wait_in_a_queue_of_which_each_fold_takes_the_oldest() -> None:
+    m = miner()
+    agents = [f"agent{i:03d}" for i in range(GROUPS_PER_FOLD + 20)]
+    first = fold(m, [row(agent=a) for a in agents for _ in range(3)])
+    stated = {d.agent_type for d in of(first, LearningType.TASK_STRATEGY)}
+    assert stated == set(agents[:GROUPS_PER_FOLD])
+    assert len(of(first, LearningType.SUCCESS_PATTERN)) == len(agents)  # not queued
+    rest = {d.agent_type for d in of(fold(m, []), LearningType.TASK_STRATEGY)}
+    assert rest == set(agents[GROUPS_PER_FOLD:])

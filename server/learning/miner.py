@@ -4,12 +4,18 @@ Each fold reads only the interactions it is given. It places each task in its
 cluster (`clusters.py`), counts the interaction into its sequence pattern and any
 error recoveries it shows (`patterns.py`, `recoveries.py`), scores it against its
 agent type's recent behaviour (`anomaly.py`), then restates the claims of what it
-touched (`claims.py`): the touched patterns, their (cluster, agent type) groups
-and their sequences across clusters. `sweep` restates every claim at a later time,
+touched (`claims.py`): the touched patterns at once; their (cluster, agent type)
+groups and their sequences across clusters, whose claims read every member, join
+a queue of which each fold restates the oldest GROUPS_PER_FOLD. Under load spread
+over every group (1,275 groups of ~100 sequences at 128k learnings) restating them
+all in each fold made a fold cost the same however few interactions it held; now
+a pattern's own claim is out one fold after its interaction, and a group's after
+the queue ahead of it. `sweep` restates every claim at a later time,
 which is how learnings age, lose confidence and retire without new evidence.
 The miner does no I/O: the extractor feeds it and persists what it returns.
 """
 
+import itertools
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -94,12 +100,20 @@ class MiningState:
     cursor: int
 
 
+GROUPS_PER_FOLD = 256
+"""Queued (cluster, agent type) groups, and as many sequences, a fold restates."""
+
+Key = tuple[str, str]
+"""(tenant, key) of a pattern, a group or a sequence."""
+
+
 @dataclass(slots=True)
 class _Touched:
-    patterns: dict[tuple[str, str], Pattern] = field(default_factory=dict)
-    groups: set[tuple[str, str]] = field(default_factory=set)
-    sequences: set[tuple[str, str]] = field(default_factory=set)
-    behaviours: set[tuple[str, str]] = field(default_factory=set)
+    patterns: dict[Key, Pattern] = field(default_factory=dict)
+    groups: dict[Key, set[Key] | None] = field(default_factory=dict)
+    """Group → the sequences counted in it (None: restate all of its claims)."""
+    sequences: set[Key] = field(default_factory=set)
+    behaviours: set[Key] = field(default_factory=set)
 
 
 class Miner:
@@ -120,6 +134,9 @@ class Miner:
         self.last_anomaly_id = 0
         self._stated: dict[int, int] = {}
         """Learning id → hash of what was last stated of it (`_changed`)."""
+        self._queued_groups: dict[Key, set[Key]] = {}
+        """Groups waiting to be restated, oldest first, with the sequences counted."""
+        self._queued_sequences: dict[Key, None] = {}
 
     def _example(self, cluster_id: int) -> str:
         found = self.clusterer.clusters.get(cluster_id)
@@ -139,6 +156,8 @@ class Miner:
         self._cluster_agents.clear()
         self.behaviours.clear()
         self._stated.clear()
+        self._queued_groups.clear()
+        self._queued_sequences.clear()
         for cluster in state.clusters:
             self.clusterer.add(cluster)
         for pattern in state.patterns:
@@ -212,7 +231,9 @@ class Miner:
             result.clusters.append(cluster)
         sequence = self._sequence(tenant, cluster.id, item.agent_type, signature)
         self._count(sequence, item, interaction_id, at, touched)
-        touched.groups.add((tenant, group_key(sequence)))
+        counted = touched.groups.setdefault((tenant, group_key(sequence)), set())
+        if counted is not None:
+            counted.add((tenant, sequence.key))
         touched.sequences.add((tenant, _json(signature)))
         for action, error, fix in recoveries(signature, item.results):
             recovery = self._recovery(tenant, cluster.id, item.agent_type, (action, error), fix)
@@ -332,9 +353,6 @@ class Miner:
         return changed
 
     def _claims(self, touched: _Touched, now: float, sweeping: bool) -> list[LearningDraft]:
-        # A fold states optimizations for the sequences it counted; the others'
-        # peers moved a little, and the next sweep restates them.
-        only = None if sweeping else touched.patterns
         drafts: list[LearningDraft] = []
         for p in touched.patterns.values():
             ev = p.evidence(self.window, now)
@@ -342,13 +360,40 @@ class Miner:
                 drafts += self.claimer.sequence(p, ev)
             else:
                 drafts += self.claimer.recovery(p, ev)
-        for tenant, key in sorted(touched.groups):
+        groups, sequences = self._due(touched, sweeping)
+        for (tenant, key), counted in groups:
             group = self._members(tenant, self._groups.get((tenant, key), set()), now)
-            drafts += self.claimer.strategy(group) + self.claimer.optimizations(group, only)
-        for tenant, key in sorted(touched.sequences):
+            drafts += self.claimer.strategy(group) + self.claimer.optimizations(group, counted)
+        for tenant, key in sequences:
             group = self._members(tenant, self._sequences.get((tenant, key), set()), now)
             drafts += self.claimer.best_practice(group)
         return drafts
+
+    def _due(
+        self, touched: _Touched, sweeping: bool
+    ) -> tuple[list[tuple[Key, set[Key] | None]], list[Key]]:
+        """The groups and sequences to restate now. A sweep restates its own, all
+        claims of each (and takes them off the queue); a fold queues what it touched
+        and takes the oldest GROUPS_PER_FOLD, stating optimizations only for the
+        sequences counted since (the others' peers moved a little; sweeps restate
+        them)."""
+        if sweeping:
+            for key in touched.groups:
+                self._queued_groups.pop(key, None)
+            for key in touched.sequences:
+                self._queued_sequences.pop(key, None)
+            return sorted(touched.groups.items()), sorted(touched.sequences)
+        for key, counted in touched.groups.items():
+            self._queued_groups.setdefault(key, set()).update(counted or ())
+        for key in touched.sequences:
+            self._queued_sequences[key] = None
+        groups: list[tuple[Key, set[Key] | None]] = [
+            (k, self._queued_groups.pop(k)) for k in _oldest(self._queued_groups)
+        ]
+        sequences = _oldest(self._queued_sequences)
+        for key in sequences:
+            del self._queued_sequences[key]
+        return groups, sequences
 
     def _members(self, tenant: str, keys: set[str], now: float) -> list[tuple[Pattern, Evidence]]:
         members = [self.patterns[(tenant, k)] for k in sorted(keys)]
@@ -377,7 +422,7 @@ class Miner:
         for key, p in self.patterns.items():
             if p.claims and mine(key):
                 touched.patterns[key] = p
-        touched.groups = {key for key in self._groups if mine(key)}
+        touched.groups = {key: None for key in self._groups if mine(key)}
         touched.sequences = {key for key in self._sequences if mine(key)}
         if 0 in slices:
             for model in self.behaviours.values():
@@ -385,6 +430,10 @@ class Miner:
         result = self._finish(FoldResult(), touched, now, sweeping=True)
         result.behaviours = []
         return result
+
+
+def _oldest(queue: Mapping[Key, Any]) -> list[Key]:
+    return list(itertools.islice(queue, GROUPS_PER_FOLD))
 
 
 def _fingerprint(d: LearningDraft) -> tuple[Any, ...]:
