@@ -275,5 +275,7 @@ def test_group_claims_wait_in_a_queue_of_which_each_fold_takes_the_oldest() -> N
     stated = {d.agent_type for d in of(first, LearningType.TASK_STRATEGY)}
     assert stated == set(agents[:GROUPS_PER_FOLD])
     assert len(of(first, LearningType.SUCCESS_PATTERN)) == len(agents)  # not queued
+    assert m.queued  # the extractor folds again, with nothing new, until it is not
     rest = {d.agent_type for d in of(fold(m, []), LearningType.TASK_STRATEGY)}
     assert rest == set(agents[GROUPS_PER_FOLD:])
+    assert not m.queued

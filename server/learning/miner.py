@@ -142,6 +142,12 @@ class Miner:
         found = self.clusterer.clusters.get(cluster_id)
         return found.example if found else ""
 
+    @property
+    def queued(self) -> bool:
+        """Whether group or sequence claims wait to be restated (an empty fold
+        restates the next of them)."""
+        return bool(self._queued_groups or self._queued_sequences)
+
     def knows(self, tenant: str, task: str) -> bool:
         return self.clusterer.knows(tenant, task)
 

@@ -180,9 +180,10 @@ class Extractor:
         return folded
 
     async def _advance(self) -> int:
-        """Fold what is pending and leave its commit running (`_fold`)."""
+        """Fold what is pending and leave its commit running (`_fold`); with
+        nothing pending, an empty fold still restates queued group claims."""
         batches, self._pending = self._pending, []
-        return await self._fold(batches) if batches else 0
+        return await self._fold(batches) if batches or self._miner.queued else 0
 
     async def _fold(self, batches: list[CommittedBatch]) -> int:
         """Embed and fold `batches`, then start committing the fold without waiting
