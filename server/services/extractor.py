@@ -181,7 +181,8 @@ class Extractor:
 
     async def _advance(self) -> int:
         """Fold what is pending and leave its commit running (`_fold`); with
-        nothing pending, an empty fold still restates queued group claims."""
+        nothing pending, an empty fold still restates queued group claims. Not
+        safe to cancel (see `stop`)."""
         batches, self._pending = self._pending, []
         return await self._fold(batches) if batches or self._miner.queued else 0
 
@@ -189,7 +190,8 @@ class Extractor:
         """Embed and fold `batches`, then start committing the fold without waiting
         for it: the next fold (Python, on the miner's thread) runs while SQLite
         writes this one, and commits stay in fold order since each waits for the
-        one before (`_settle`). At 100k learnings a commit took a third of a step."""
+        one before (`_settle`). At 100k learnings a commit took a third of a step.
+        Not safe to cancel: the miner would be ahead of what is committed."""
         vectors = await self._vectors(batches)
         loop = asyncio.get_running_loop()
         now = self._clock.now()

@@ -111,7 +111,7 @@ class LearningStore:
 
     async def match_counts(self, matches: Sequence[str]) -> list[int]:
         """How many documents (of every tenant) match each FTS5 query: what a
-        search for it would read."""
+        search for it would read. Safe to cancel: it only reads."""
         if not matches:
             return []
         rows = await self._fetch(sql.match_counts(len(matches)), tuple(matches))
