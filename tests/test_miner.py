@@ -279,3 +279,20 @@ def test_group_claims_wait_in_a_queue_of_which_each_fold_takes_the_oldest() -> N
     rest = {d.agent_type for d in of(fold(m, []), LearningType.TASK_STRATEGY)}
     assert rest == set(agents[GROUPS_PER_FOLD:])
     assert not m.queued
+
+
+def test_a_restored_miner_restates_every_group_and_saves_the_patterns_it_claims() -> None:
+    original = miner()
+    slow = [row(steps=("EDIT", "LINT", "TEST"), time_s=10.0 + i) for i in range(4)]
+    first = fold(original, slow)  # nothing to beat yet
+    copy = miner()
+    copy.restore(state_of(original, first))
+    fast = [row(steps=("EDIT", "TEST"), time_s=2.0) for _ in range(4)]
+    fold(copy, fast)
+    copy.restore(state_of(copy, first))  # a restart: whatever was queued is gone
+    assert copy.queued
+    again = fold(copy, [])  # a restored miner restates every group
+    (optimization,) = of(again, LearningType.OPTIMIZATION)
+    saved = {key for _, key, _ in again.patterns}
+    assert optimization.actions == ("EDIT", "TEST") and optimization.key in saved
+    assert not copy.queued

@@ -8,9 +8,10 @@ A learning reached through cluster c, with no lexical match, scores
 
 so while scanning c, every learning not yet read scores at most
 α·sim(c)·(confidence·recency)(next), and every one read at least
-α·sim(c)·confidence·recency·weight. A scan stops when that bound falls to the
-`need`-th best lower bound found so far; clusters come in falling similarity, so
-once α·sim(c) is under it no later cluster can add anything. What is left out
+α·sim(c)·confidence·recency·weight. A scan stops when that bound falls under
+the `need`-th best lower bound found so far (not at it: a tie may still rank
+ahead on confidence or id); clusters come in falling similarity, so once
+α·sim(c) is under it no later cluster can add anything. What is left out
 cannot reach the top `need`: its best cluster among those scanned either read it
 or stopped at a bound no higher than `need` learnings already reach. Learnings
 that match lexically are scored anyway (`LearningService`).
@@ -71,5 +72,6 @@ def _offer(best: list[float], need: int, lower: float) -> None:
 
 
 def _full(best: list[float], need: int, bound: float) -> bool:
-    """Whether `need` lower bounds are in and `bound` beats none of them."""
-    return len(best) >= need and bound <= best[0]
+    """Whether `need` lower bounds are in and `bound` cannot reach them: strictly
+    under, since a tie may still win on confidence or id (`ranking.rank`)."""
+    return len(best) >= need and bound < best[0]

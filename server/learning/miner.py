@@ -77,7 +77,9 @@ class AnomalyDraft:
 @dataclass(slots=True)
 class FoldResult:
     clusters: list[Cluster] = field(default_factory=list)
-    patterns: list[Pattern] = field(default_factory=list)
+    patterns: list[tuple[str, str, str]] = field(default_factory=list)
+    """(tenant, key, state as JSON) of each pattern counted, serialised on the
+    miner's thread: the next fold changes the patterns while this one commits."""
     behaviours: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     learnings: list[LearningDraft] = field(default_factory=list)
     anomalies: list[AnomalyDraft] = field(default_factory=list)
@@ -134,7 +136,7 @@ class Miner:
         self.last_anomaly_id = 0
         self._stated: dict[int, int] = {}
         """Learning id → hash of what was last stated of it (`_changed`)."""
-        self._queued_groups: dict[Key, set[Key]] = {}
+        self._queued_groups: dict[Key, set[Key] | None] = {}
         """Groups waiting to be restated, oldest first, with the sequences counted."""
         self._queued_sequences: dict[Key, None] = {}
 
@@ -170,6 +172,9 @@ class Miner:
             self._index(pattern)
         for tenant, agent, model in state.behaviours:
             self.behaviours[(tenant, agent)] = self._behaviour_from(model)
+        # what was queued before is lost with the process: restate every group
+        self._queued_groups = dict.fromkeys(self._groups)
+        self._queued_sequences = dict.fromkeys(self._sequences)
         self.ledger.ids = dict(state.learning_ids)
         self.ledger.last_id = state.last_learning_id
         self.last_anomaly_id = state.last_anomaly_id
@@ -337,7 +342,9 @@ class Miner:
         self, result: FoldResult, touched: _Touched, now: float, *, sweeping: bool = False
     ) -> FoldResult:
         result.learnings = self._changed(self._claims(touched, now, sweeping))
-        result.patterns = list(touched.patterns.values())
+        result.patterns = [
+            (p.tenant, p.key, _json(p.to_state())) for p in touched.patterns.values()
+        ]
         result.behaviours = [
             (tenant, agent, self.behaviours[(tenant, agent)].to_state())
             for tenant, agent in sorted(touched.behaviours)
@@ -369,7 +376,10 @@ class Miner:
         groups, sequences = self._due(touched, sweeping)
         for (tenant, key), counted in groups:
             group = self._members(tenant, self._groups.get((tenant, key), set()), now)
-            drafts += self.claimer.strategy(group) + self.claimer.optimizations(group, counted)
+            stated = self.claimer.optimizations(group, counted)
+            for d in stated:  # its pattern now holds the claim: save it with the fold
+                touched.patterns[(d.tenant, d.key)] = self.patterns[(d.tenant, d.key)]
+            drafts += self.claimer.strategy(group) + stated
         for tenant, key in sequences:
             group = self._members(tenant, self._sequences.get((tenant, key), set()), now)
             drafts += self.claimer.best_practice(group)
@@ -390,7 +400,9 @@ class Miner:
                 self._queued_sequences.pop(key, None)
             return sorted(touched.groups.items()), sorted(touched.sequences)
         for key, counted in touched.groups.items():
-            self._queued_groups.setdefault(key, set()).update(counted or ())
+            queued = self._queued_groups.setdefault(key, set())
+            if queued is not None:
+                queued.update(counted or ())
         for key in touched.sequences:
             self._queued_sequences[key] = None
         groups: list[tuple[Key, set[Key] | None]] = [

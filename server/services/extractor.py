@@ -15,7 +15,6 @@ interaction that completes its evidence.
 """
 
 import asyncio
-import contextlib
 import enum
 import functools
 import logging
@@ -165,8 +164,10 @@ class Extractor:
     async def _recover(self) -> None:
         """Drop the unsaved fold: reload what was persisted and refold from the store."""
         try:
-            with contextlib.suppress(Exception):
+            try:
                 await self._settle()  # a restore must not read beside a commit
+            except Exception:
+                log.exception("a fold's commit failed")
             await self._restore()
         except Exception:
             log.exception("extractor could not reload; retrying next tick")
@@ -229,9 +230,12 @@ class Extractor:
         fold = await loop.run_in_executor(
             self._pool, self._miner.workflows, tenant, patterns, active
         )
-        if self._committing is not None:
+        committing = self._committing
+        if committing is not None:
             # wait, but leave a failure for the extractor's loop to recover from
-            await asyncio.wait([self._committing])
+            await asyncio.wait([committing])
+            if not committing.cancelled() and committing.exception() is not None:
+                raise RuntimeError("a fold's commit failed; workflows wait for the reload")
         await self._commit(fold, self._clock.now())
 
     async def _commit(self, fold: FoldResult, now: float) -> None:
@@ -257,6 +261,7 @@ class Extractor:
         """Restate the claims of the next `count` slices (by default all of them)
         at the current time. Not safe to cancel."""
         slices = {(self._swept + i) % SWEEP_SLICES for i in range(count)}
+        await self._settle()  # the commit in flight serialises what the sweep changes
         loop = asyncio.get_running_loop()
         now = self._clock.now()
         sweep = functools.partial(self._miner.sweep, now, slices, SWEEP_SLICES)

@@ -43,7 +43,7 @@ class LearningStore:
         documents of new learnings, anomalies, retirements and cursor in one commit."""
         steps: list[Step] = [
             (sql.INSERT_CLUSTER, [sql.cluster_values(c) for c in fold.clusters]),
-            (sql.UPSERT_PATTERN, [sql.pattern_values(p) for p in fold.patterns]),
+            (sql.UPSERT_PATTERN, fold.patterns),
             (sql.UPSERT_BEHAVIOUR, [(t, a, orjson.dumps(s)) for t, a, s in fold.behaviours]),
             (sql.UPSERT_LEARNING, [sql.learning_values(d, now) for d in fold.learnings]),
             (sql.INSERT_DOCUMENT, [(d.id, d.document) for d in fold.learnings if d.new]),

@@ -7,7 +7,6 @@ import orjson
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
 from server.learning.miner import AnomalyDraft
-from server.learning.patterns import Pattern
 
 INSERT_CLUSTER = "INSERT INTO clusters (id, tenant, terms, example, vector) VALUES (?, ?, ?, ?, ?)"
 ALL_CLUSTERS = "SELECT id, tenant, terms, example, vector FROM clusters ORDER BY id"
@@ -97,10 +96,6 @@ def _json(value: object) -> bytes:
 def cluster_values(c: Cluster) -> tuple[object, ...]:
     vector = c.vector.tobytes() if c.vector is not None else None
     return (c.id, c.tenant, _json(sorted(c.terms)).decode(), c.example, vector)
-
-
-def pattern_values(p: Pattern) -> tuple[object, ...]:
-    return (p.tenant, p.key, _json(p.to_state()))
 
 
 def learning_values(d: LearningDraft, now: float) -> tuple[object, ...]:
