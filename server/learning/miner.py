@@ -356,7 +356,8 @@ class Miner:
         """The drafts that say something new: a restatement that moved nothing a
         reader sees (confidence to 3 decimals, support to 0.1) is not rewritten.
         Decay (half-life 7 days) moves confidence by about 1e-5 a minute, so most
-        of a sweep's restatements, and most peers' in a fold, are dropped here."""
+        of a sweep's restatements, and a group's unchanged TASK_STRATEGY, are
+        dropped here."""
         changed = []
         for d in drafts:
             seen = hash(_fingerprint(d))
