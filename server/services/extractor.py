@@ -8,9 +8,9 @@ learnings, anomalies and new cursor in one write, and only then applies the fold
 to the in-memory index and announces its anomalies. Every `sweep_interval_s` it
 restates every claim at the current time, so learnings decay and retire without
 new evidence; it does so a slice at a time (SWEEP_SLICES), since restating 128,000
-learnings at once held the miner, and so every fold, for seconds. At start it restores the miner and the index and catches up from the
-store past the persisted cursor, so a crash between a commit and its fold loses
-nothing. A learning thus appears about one tick plus one fold after the
+learnings at once held the miner, and so every fold, for seconds. At start it
+restores the miner and the index and catches up from the store past the persisted
+cursor, so a crash between a commit and its fold loses nothing. A learning thus appears about one tick plus one fold after the
 interaction that completes its evidence.
 """
 
@@ -266,7 +266,6 @@ class Extractor:
         now = self._clock.now()
         sweep = functools.partial(self._miner.sweep, now, slices, SWEEP_SLICES)
         fold = await loop.run_in_executor(self._pool, sweep)
-        await self._settle()
         await self._commit(fold, now)
         self._swept += count
         self.sweeps = self._swept // SWEEP_SLICES

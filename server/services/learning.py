@@ -170,11 +170,12 @@ class LearningService:
 
     async def _lexical(self, tenant: str, task: str) -> dict[int, float]:
         """BM25 over the task's rarest terms (`lexical`). Safe to cancel."""
-        words = query_terms(task)
-        missing = self._frequencies.missing(words, self._clock.now())
+        words, now = query_terms(task), self._clock.now()
+        missing = self._frequencies.missing(words, now)
         if missing:
-            counts = await self._store.learning.match_counts([f'"{w}"' for w in missing])
-            self._frequencies.learn(missing, counts, self._clock.now())
+            matches = [fts_query([w]) or "" for w in missing]
+            counts = await self._store.learning.match_counts(matches)
+            self._frequencies.learn(missing, counts, now)
         match = fts_query(self._frequencies.rarest(words, self._postings_max))
         if match is None:
             return {}
