@@ -2,6 +2,7 @@
 
 import math
 from itertools import cycle, islice
+from typing import Any
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from server.learning.anomaly import (
     BehaviourModel,
     Observation,
     Rarity,
+    Reason,
 )
 from server.learning.window import DAY, Window
 
@@ -216,3 +218,143 @@ def test_rarity_is_a_noisy_or_of_sorted_reasons(
     assert rarity.score >= max(scores, default=0.0)
     assert {r.kind for r in rarity.reasons} <= KINDS
     assert rarity.warmed_up or rarity.score == 0.0
+
+
+# A straightforward reference, written from the module docstring's formulas, that the
+# model's fast paths must match exactly: the same floating-point operations in the
+# same order (sums bucket by bucket, in the order the buckets were made).
+
+State = dict[str, dict[str, list[float]]]
+
+
+def reference_state(history: list[Observation], window: Window) -> dict[str, Any]:
+    """The documented tallies, bucket by bucket: n, Σx_dur, Σx_dur², Σx_err, Σx_err²,
+    and per action and per consecutive pair (from the start marker) the number of
+    observations that contain it."""
+    totals: dict[str, list[float]] = {}
+    actions: State = {}
+    pairs: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for o in history:
+        b = str(window.bucket(o.at))
+        dur, err = math.log1p(o.completion_time), math.log1p(o.errors)
+        row = totals.setdefault(b, [0.0] * 5)
+        for i, x in enumerate((1.0, dur, dur * dur, err, err * err)):
+            row[i] += x
+        for a in dict.fromkeys(o.actions):
+            actions.setdefault(a, {}).setdefault(b, [0.0])[0] += 1.0
+        for pair in dict.fromkeys(zip(("", *o.actions), o.actions, strict=False)):
+            pairs.setdefault(pair, {}).setdefault(b, [0.0])[0] += 1.0
+    return {
+        "version": 1,
+        "totals": totals,
+        "actions": actions,
+        "pairs": [[a, b, buckets] for (a, b), buckets in pairs.items()],
+    }
+
+
+def reference_count(buckets: dict[str, list[float]], window: Window, now: float, i: int) -> float:
+    """Σ_b weight(b)·tally_i(b) over live buckets; a bucket after now's weighs 1."""
+    total = 0.0
+    for key, tally in buckets.items():
+        b = int(key)
+        w = window.weight(b, now) if b <= window.bucket(now) else 1.0
+        if w > 0.0:
+            total += w * tally[i]
+    return total
+
+
+def reference_z(x: float, n: float, sx: float, sxx: float, floor: float) -> tuple[float, float]:
+    """z = (x − μ)/sd and μ, with μ = Σwx/Σw, var = max(0, Σwx²/Σw − μ²), sd ≥ floor."""
+    mu = sx / n
+    var = max(0.0, sxx / n - mu * mu)
+    return (x - mu) / max(math.sqrt(var), floor), mu
+
+
+def reference_rarity(
+    state: dict[str, Any], probe: Observation, now: float, p: dict[str, float]
+) -> Rarity:
+    def count(buckets: dict[str, list[float]] | None) -> float:
+        return reference_count(buckets, SMALL, now, 0) if buckets else 0.0
+
+    n, sx, sxx, se, see = (reference_count(state["totals"], SMALL, now, i) for i in range(5))
+    if n <= 0.0 or n < p["min_history"]:
+        return Rarity(0.0, (), False)
+    tau = p["familiarity"]
+    reasons = []
+    seen = {a: count(state["actions"].get(a)) for a in probe.actions}
+    if seen:
+        a = min(seen, key=seen.__getitem__)
+        detail = f"action {a} seen {seen[a]:.1f} times in the window"
+        reasons.append(Reason(NOVEL_ACTION, detail, math.exp(-seen[a] / tau)))
+    familiar = {""} | {a for a, c in seen.items() if c >= tau}
+    by_pair = {(a, b): buckets for a, b, buckets in state["pairs"]}
+    order = dict.fromkeys(zip(("", *probe.actions), probe.actions, strict=False))
+    pairs = {q: count(by_pair.get(q)) for q in order if set(q) <= familiar}
+    if pairs:
+        q = min(pairs, key=pairs.__getitem__)
+        detail = f"sequence {' → '.join(x or 'start' for x in q)} seen {pairs[q]:.1f} times"
+        reasons.append(
+            Reason(UNUSUAL_SEQUENCE, f"{detail} in the window", math.exp(-pairs[q] / tau))
+        )
+
+    def excess(z: float) -> float:
+        return min(1.0, max(0.0, (z - p["z_floor"]) / p["z_span"]))
+
+    t = probe.completion_time
+    z, mu = reference_z(math.log1p(t), n, sx, sxx, 0.1)
+    detail = f"took {t:.1f} s; usual {math.expm1(mu):.1f} s (z = {z:.1f})"
+    reasons.append(Reason(DURATION, detail, excess(abs(z))))
+    z, mu = reference_z(math.log1p(probe.errors), n, se, see, 0.25)
+    detail = f"{probe.errors} errors; usual {math.expm1(mu):.1f} (z = {z:.1f})"
+    reasons.append(Reason(ERRORS, detail, excess(max(z, 0.0))))
+    kept = sorted((r for r in reasons if r.score >= 0.01), key=lambda r: r.score, reverse=True)
+    scores = [r.score for r in kept]
+    combined = 1.0 - math.prod(1.0 - r for r in scores)
+    return Rarity(min(1.0, max(0.0, combined, *scores)), tuple(kept), True)
+
+
+parameters = st.fixed_dictionaries(
+    {
+        "familiarity": st.floats(0.5, 10.0),
+        "min_history": st.floats(0.0, 30.0),
+        "z_floor": st.floats(0.0, 3.0),
+        "z_span": st.floats(0.5, 4.0),
+    }
+)
+
+
+@given(histories)
+def test_the_state_is_the_documented_tallies(history: list[Observation]) -> None:
+    model = feed(BehaviourModel(SMALL), history)
+    state = model.to_state()
+    assert state == reference_state(history, SMALL)
+    assert [q[:2] for q in state["pairs"]] == [
+        q[:2] for q in reference_state(history, SMALL)["pairs"]
+    ]
+
+
+@given(histories, st.lists(observations, min_size=1, max_size=5), moments, parameters)
+def test_scores_are_exactly_the_documented_formulas(
+    history: list[Observation], probes: list[Observation], now: float, p: dict[str, float]
+) -> None:
+    model = feed(BehaviourModel(SMALL, **p), history)
+    state = model.to_state()
+    for probe in probes:
+        assert model.score(probe, now) == reference_rarity(state, probe, now, p)
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        obs(*ROUTINE),
+        obs("TEST"),
+        obs("EDIT", "TEST", "EDIT"),
+        obs("EDIT", "DOCKER_BUILD", "TEST"),
+        obs(*ROUTINE, seconds=500.0, errors=40),
+        obs(),
+    ],
+)
+def test_a_routine_scores_exactly_the_documented_formulas(probe: Observation) -> None:
+    p = {"familiarity": 3.0, "min_history": 20.0, "z_floor": 2.0, "z_span": 2.0}
+    model = trained(**p)
+    assert model.score(probe, 0.0) == reference_rarity(model.to_state(), probe, 0.0, p)

@@ -73,13 +73,14 @@ least familiar behaviour, which is the closest to forgotten anyway; ties drop th
 oldest key). `prune` forgets buckets that left the window and then empty keys.
 """
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from server.learning.window import Buckets, Window, decayed
-from server.learning.window import add as add_to_bucket
+from server.learning.window import Buckets, Tally, Weights, Window, decayed, weights_at
+from server.learning.window import add_at as add_to_bucket
 from server.learning.window import prune as prune_buckets
 
 NOVEL_ACTION = "novel_action"
@@ -135,6 +136,9 @@ class Rarity:
 
 
 NOT_WARMED_UP = Rarity(0.0, (), False)
+NOT_RARE = Rarity(0.0, (), True)
+"""A warmed-up model's verdict when no reason reaches NEGLIGIBLE: the noisy-OR of
+nothing is 0."""
 
 
 def noisy_or(scores: Iterable[float]) -> float:
@@ -154,6 +158,23 @@ def pairs_of(actions: Sequence[str]) -> list[Pair]:
     return list(dict.fromkeys(zip((START, *actions), actions, strict=False)))
 
 
+@functools.lru_cache(maxsize=1024)
+def shape_of(actions: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[Pair, ...]]:
+    """The distinct actions and the distinct pairs of a sequence, each in order of
+    first occurrence. Cached because an agent type repeats a few routines, so nearly
+    every sequence scored and added was seen before."""
+    return tuple(dict.fromkeys(actions)), tuple(pairs_of(actions))
+
+
+def least(counts: Sequence[float]) -> int:
+    """Index of the first smallest count: what min() picks, ties to the first."""
+    best = 0
+    for i in range(1, len(counts)):
+        if counts[i] < counts[best]:
+            best = i
+    return best
+
+
 def z_score(x: float, n: float, total: float, squares: float, sigma_floor: float) -> float:
     """(x − μ)/sd with μ and sd the weighted moments of the decayed sums."""
     mean = total / n
@@ -161,8 +182,8 @@ def z_score(x: float, n: float, total: float, squares: float, sigma_floor: float
     return (x - mean) / max(sigma, sigma_floor)
 
 
-def count_of(buckets: Buckets | None, window: Window, now: float) -> float:
-    return decayed(buckets, window, now, 1)[0] if buckets else 0.0
+def by_score(reason: Reason) -> float:
+    return reason.score
 
 
 def describe_pair(pair: Pair) -> str:
@@ -178,7 +199,8 @@ def buckets_from_state(state: dict[str, Any]) -> Buckets:
 
 
 def evict_least_familiar(tallies: dict[K, Buckets], window: Window, now: float) -> None:
-    del tallies[min(tallies, key=lambda k: count_of(tallies[k], window, now))]
+    weights = weights_at(window, now)
+    del tallies[min(tallies, key=lambda k: weights.count(tallies[k]))]
 
 
 def prune_keys(tallies: dict[K, Buckets], window: Window, now: float) -> None:
@@ -213,21 +235,26 @@ class BehaviourModel:
 
     def score(self, obs: Observation, now: float) -> Rarity:
         """Rarity of `obs` against the history so far (call before `add`)."""
-        totals = decayed(self._totals, self.window, now, TOTALS)
+        weights = weights_at(self.window, now)
+        totals = weights.fold(self._totals, TOTALS)
         if totals[0] <= 0.0 or totals[0] < self.min_history:
             return NOT_WARMED_UP
-        found = [r for r in self._reasons(obs, now, totals) if r and r.score >= NEGLIGIBLE]
-        found.sort(key=lambda r: r.score, reverse=True)
-        return Rarity(noisy_or(r.score for r in found), tuple(found), True)
+        found = self._reasons(obs, weights, totals)
+        if not found:
+            return NOT_RARE
+        found.sort(key=by_score, reverse=True)
+        return Rarity(noisy_or([r.score for r in found]), tuple(found), True)
 
     def add(self, obs: Observation) -> None:
         """Count `obs` into the bucket of obs.at."""
+        bucket = self.window.bucket(obs.at)
         dur, err = math.log1p(obs.completion_time), math.log1p(obs.errors)
-        add_to_bucket(self._totals, self.window, obs.at, (1.0, dur, dur * dur, err, err * err))
-        for action in dict.fromkeys(obs.actions):
-            self._bump(self._actions, action, obs.at, MAX_ACTIONS)
-        for pair in pairs_of(obs.actions):
-            self._bump(self._pairs, pair, obs.at, MAX_PAIRS)
+        add_to_bucket(self._totals, bucket, (1.0, dur, dur * dur, err, err * err))
+        actions, pairs = shape_of(obs.actions)
+        for action in actions:
+            self._bump(self._actions, action, bucket, obs.at, MAX_ACTIONS)
+        for pair in pairs:
+            self._bump(self._pairs, pair, bucket, obs.at, MAX_PAIRS)
 
     def prune(self, now: float) -> None:
         """Forget buckets that have left the window, then keys left empty."""
@@ -258,55 +285,89 @@ class BehaviourModel:
         model._pairs = {(a, b): buckets_from_state(bk) for a, b, bk in state["pairs"]}
         return model
 
-    def _bump(self, tallies: dict[K, Buckets], key: K, at: float, limit: int) -> None:
-        if key not in tallies and len(tallies) >= limit:
-            evict_least_familiar(tallies, self.window, at)
-        add_to_bucket(tallies.setdefault(key, {}), self.window, at, (1.0,))
+    def _bump(self, tallies: dict[K, Buckets], key: K, bucket: int, at: float, limit: int) -> None:
+        """Add 1 to `key`'s count in `bucket`, making room for a new key first."""
+        buckets = tallies.get(key)
+        if buckets is None:
+            if len(tallies) >= limit:
+                evict_least_familiar(tallies, self.window, at)
+            tallies[key] = {bucket: [1.0]}
+            return
+        tally = buckets.get(bucket)
+        if tally is None:
+            buckets[bucket] = [1.0]
+        else:
+            tally[0] += 1.0
 
-    def _reasons(self, obs: Observation, now: float, totals: list[float]) -> list[Reason | None]:
-        seen = {a: count_of(self._actions.get(a), self.window, now) for a in obs.actions}
-        return [
-            self._novelty(seen),
-            self._sequence(obs.actions, seen, now),
+    def _reasons(self, obs: Observation, weights: Weights, totals: Tally) -> list[Reason]:
+        """The reasons at or above NEGLIGIBLE, in the order novelty, sequence,
+        duration, errors. Each rarity is a number first; a Reason and its detail are
+        built only when reported, which for most interactions is never. The tests
+        read `not r >= NEGLIGIBLE` so that a NaN is dropped, never reported."""
+        actions, pairs = shape_of(obs.actions)
+        seen = [weights.count(self._actions.get(a)) for a in actions]
+        reasons = (
+            self._novelty(actions, seen),
+            self._sequence(actions, seen, pairs, weights),
             self._duration(obs.completion_time, totals),
             self._errors(obs.errors, totals),
-        ]
-
-    def _pair_count(self, pair: Pair, now: float) -> float:
-        return count_of(self._pairs.get(pair), self.window, now)
+        )
+        return [r for r in reasons if r is not None]
 
     def _unfamiliarity(self, count: float) -> float:
         return math.exp(-count / self.familiarity)
 
-    def _excess(self, z: float) -> float:
-        return clamp01((z - self.z_floor) / self.z_span)
-
-    def _novelty(self, seen: dict[str, float]) -> Reason | None:
-        if not seen:
+    def _novelty(self, actions: Sequence[str], seen: Sequence[float]) -> Reason | None:
+        if not actions:
             return None
-        action = min(seen, key=seen.__getitem__)
-        detail = f"action {action} seen {seen[action]:.1f} times in the window"
-        return Reason(NOVEL_ACTION, detail, self._unfamiliarity(seen[action]))
+        i = least(seen)
+        score = self._unfamiliarity(seen[i])
+        if not score >= NEGLIGIBLE:
+            return None
+        detail = f"action {actions[i]} seen {seen[i]:.1f} times in the window"
+        return Reason(NOVEL_ACTION, detail, score)
 
     def _sequence(
-        self, actions: Sequence[str], seen: dict[str, float], now: float
+        self,
+        actions: Sequence[str],
+        seen: Sequence[float],
+        pairs: Sequence[Pair],
+        weights: Weights,
     ) -> Reason | None:
-        familiar = {START} | {a for a, c in seen.items() if c >= self.familiarity}
-        pairs = {p: self._pair_count(p, now) for p in pairs_of(actions) if set(p) <= familiar}
-        if not pairs:
+        tau = self.familiarity
+        familiar = {a for a, c in zip(actions, seen, strict=True) if c >= tau}
+        familiar.add(START)
+        rarest: Pair | None = None
+        least_count = 0.0
+        for pair in pairs:
+            if pair[0] in familiar and pair[1] in familiar:
+                count = weights.count(self._pairs.get(pair))
+                if rarest is None or count < least_count:  # ties to the first, as min()
+                    rarest, least_count = pair, count
+        if rarest is None:
             return None
-        pair = min(pairs, key=pairs.__getitem__)
-        detail = f"sequence {describe_pair(pair)} seen {pairs[pair]:.1f} times in the window"
-        return Reason(UNUSUAL_SEQUENCE, detail, self._unfamiliarity(pairs[pair]))
+        score = self._unfamiliarity(least_count)
+        if not score >= NEGLIGIBLE:
+            return None
+        detail = f"sequence {describe_pair(rarest)} seen {least_count:.1f} times in the window"
+        return Reason(UNUSUAL_SEQUENCE, detail, score)
 
-    def _duration(self, seconds: float, totals: list[float]) -> Reason:
+    def _duration(self, seconds: float, totals: Tally) -> Reason | None:
         z = z_score(math.log1p(seconds), totals[0], totals[1], totals[2], DURATION_SIGMA_FLOOR)
+        excess = (abs(z) - self.z_floor) / self.z_span
+        if not excess >= NEGLIGIBLE:  # as clamp01(excess) would: 0 < NEGLIGIBLE ≤ 1
+            return None
+        score = clamp01(excess)
         usual = math.expm1(totals[1] / totals[0])
         detail = f"took {seconds:.1f} s; usual {usual:.1f} s (z = {z:.1f})"
-        return Reason(DURATION, detail, self._excess(abs(z)))
+        return Reason(DURATION, detail, score)
 
-    def _errors(self, errors: int, totals: list[float]) -> Reason:
+    def _errors(self, errors: int, totals: Tally) -> Reason | None:
         z = z_score(math.log1p(errors), totals[0], totals[3], totals[4], ERRORS_SIGMA_FLOOR)
+        excess = (max(z, 0.0) - self.z_floor) / self.z_span
+        if not excess >= NEGLIGIBLE:  # as clamp01(excess) would: 0 < NEGLIGIBLE ≤ 1
+            return None
+        score = clamp01(excess)
         usual = math.expm1(totals[3] / totals[0])
         detail = f"{errors} errors; usual {usual:.1f} (z = {z:.1f})"
-        return Reason(ERRORS, detail, self._excess(max(z, 0.0)))
+        return Reason(ERRORS, detail, score)

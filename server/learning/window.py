@@ -57,35 +57,66 @@ class Window:
 
 def add(buckets: Buckets, window: Window, t: float, values: Iterable[float]) -> None:
     """Add `values` position by position into the bucket of time `t`."""
-    tally = buckets.get(window.bucket(t))
+    add_at(buckets, window.bucket(t), values)
+
+
+def add_at(buckets: Buckets, bucket: int, values: Iterable[float]) -> None:
+    """Add `values` position by position into bucket number `bucket`."""
+    tally = buckets.get(bucket)
     if tally is None:
-        buckets[window.bucket(t)] = list(values)
+        buckets[bucket] = list(values)
         return
     for i, value in enumerate(values):
         tally[i] += value
 
 
+class Weights:
+    """weight(b) of every live bucket of a window at one `now`, and b_now = ⌊now / w⌋.
+    Buckets after b_now are ahead of the clock (skew) and weigh 1. A fold reads
+    thousands of tallies at one `now`, so the powers are taken once."""
+
+    __slots__ = ("last", "live")
+
+    def __init__(self, window: Window, now: float) -> None:
+        self.last = window.bucket(now)
+        first = self.last - window.buckets - 1
+        weights = {b: window.weight(b, now) for b in range(first, self.last + 2)}
+        self.live = {b: w for b, w in weights.items() if w > 0.0}
+
+    def fold(self, buckets: Buckets, width: int) -> Tally:
+        """Σ_b weight(b)·tally(b), position by position."""
+        live, last = self.live, self.last
+        total = [0.0] * width
+        for b, tally in buckets.items():
+            w = live.get(b, 0.0) if b <= last else 1.0
+            if w > 0.0:
+                for i in range(width):
+                    total[i] += w * tally[i]
+        return total
+
+    def count(self, buckets: Buckets | None) -> float:
+        """fold(buckets, 1)[0] without the list, 0 for no buckets: the hot path of
+        scoring reads one counter per action and pair."""
+        total = 0.0
+        if buckets:
+            live, last = self.live, self.last
+            for b, tally in buckets.items():
+                w = live.get(b, 0.0) if b <= last else 1.0
+                if w > 0.0:
+                    total += w * tally[0]
+        return total
+
+
 @functools.lru_cache(maxsize=16)
-def _weights(window: Window, now: float) -> dict[int, float]:
-    """weight(b) of every live bucket at `now`: a fold reads thousands of tallies at
-    one `now`, so the powers are taken once."""
-    last = window.bucket(now)
-    first = last - window.buckets - 1
-    weights = {b: window.weight(b, now) for b in range(first, last + 2)}
-    return {b: w for b, w in weights.items() if w > 0.0}
+def weights_at(window: Window, now: float) -> Weights:
+    """The (cached) `Weights` of `window` at `now`."""
+    return Weights(window, now)
 
 
 def decayed(buckets: Buckets, window: Window, now: float, width: int) -> Tally:
     """Σ_b weight(b)·tally(b), position by position. Buckets past `now` (clock skew)
     weigh 1."""
-    weights = _weights(window, now)
-    total = [0.0] * width
-    for b, tally in buckets.items():
-        w = weights.get(b, 0.0) if b <= window.bucket(now) else 1.0
-        if w > 0.0:
-            for i in range(width):
-                total[i] += w * tally[i]
-    return total
+    return weights_at(window, now).fold(buckets, width)
 
 
 def windowed(buckets: Buckets, window: Window, now: float, width: int) -> Tally:
