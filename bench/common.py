@@ -1,6 +1,7 @@
 """Shared bench plumbing: a server to measure, percentiles, tables, results files."""
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -53,11 +54,27 @@ async def start_server(*flags: str) -> LocalServer:
 
 
 def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process, from /proc (0 when unknown)."""
+    """User + system CPU time of a process and of its live children (the miner
+    process, `miner_process`), from /proc (0 when unknown)."""
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(_own_cpu_seconds(p) for p in (pid, *_children(pid)))
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0  # a child that exited between the listing and the read
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def percentile(values: list[float], q: float) -> float:

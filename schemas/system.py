@@ -26,6 +26,8 @@ class ExtractorStats(BaseModel):
     folded: int
     lag_s: float
     """Age of the oldest committed interaction not yet folded into patterns."""
+    miner_pid: int | None = None
+    """The miner's process when it runs in one of its own (`miner_process`)."""
 
 
 class LearningStats(BaseModel):

@@ -17,7 +17,7 @@ from server.errors import ConfigError
 from server.kb.states import StateRules
 from server.learning.claims import ClaimRules
 from server.learning.index import LearningIndex
-from server.learning.miner import Miner, MinerParams
+from server.learning.miner import MinerParams
 from server.learning.ranking import RankParams
 from server.learning.window import DAY, Window
 from server.services.alerts import announce_anomalies
@@ -29,6 +29,7 @@ from server.services.kb import KnowledgeBaseService
 from server.services.knowledge import KnowledgeService
 from server.services.learning import LearningService
 from server.services.looplag import LoopLagMonitor
+from server.services.miner_host import miner_host
 from server.services.performance import PerformanceService
 from server.services.sessions import SessionService
 from server.services.strategy import StrategyService
@@ -122,7 +123,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     index = LearningIndex(s.recency_half_life_days * DAY)
     extractor = Extractor(
         store,
-        Miner(miner_params(s)),
+        miner_host(miner_params(s), in_process=s.miner_process),
         index,
         app[EMBEDDER],
         clock,

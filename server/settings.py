@@ -45,6 +45,10 @@ class Settings(BaseModel):
         description="FULL fsyncs every group commit; NORMAL survives a crash, not power loss.",
     )
     read_connections: int = Field(2, ge=1, le=32, description="SQLite connections for reads.")
+    miner_process: bool = Field(
+        True,
+        description="Mine in a process of its own (another core, no GIL shared with requests).",
+    )
     extractor_interval_s: float = Field(
         0.02, gt=0, le=1.0, description="Extractor tick; learnings appear within about this."
     )

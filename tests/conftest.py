@@ -28,7 +28,15 @@ hypothesis_settings.load_profile("kaizen")
 
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
-    base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "extractor_interval_s": 0.05}
+    # The miner runs in the server's thread here: a miner process costs each of the
+    # suite's hundreds of servers a spawn. test_miner_process.py and the tests that
+    # run `kaizen serve` (test_crash.py) cover the process, the default.
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "port": 0,
+        "extractor_interval_s": 0.05,
+        "miner_process": False,
+    }
     return Settings.load(base | overrides, env={})
 
 

@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -32,6 +32,9 @@ from server.learning.recoveries import recoveries
 from server.learning.signature import action_signature
 from server.learning.workflows import workflow_draft
 from server.workflows.mining import WorkflowPattern
+
+if TYPE_CHECKING:
+    from server.learning.vectors import Vector
 
 Vectors = Mapping[str, Any]
 """Task description → its embedding (a numpy vector), for the descriptions the
@@ -87,6 +90,8 @@ class FoldResult:
     """(tenant, learning id) of WORKFLOW learnings no longer among the tenant's."""
     cursor: int = 0
     folded: int = 0
+    queued: bool = False
+    """Whether group or sequence claims still wait after this (`Miner.queued`)."""
 
 
 @dataclass(slots=True)
@@ -200,6 +205,16 @@ class Miner:
         on the miner's thread (`Extractor.inspect`)."""
         agents = sorted(self._cluster_agents.get((tenant, cluster_id), set()))
         return {agent: self._pooled(tenant, f"{cluster_id}|{agent}", now) for agent in agents}
+
+    def history(
+        self, tenant: str, task: str, vector: "Vector | None", now: float
+    ) -> tuple[int | None, dict[str, Evidence]]:
+        """The cluster nearest `task` and its `cluster_profile` at `now` (None and
+        {} when the tenant has no cluster yet)."""
+        cluster = self.clusterer.nearest(tenant, task, vector)
+        if cluster is None:
+            return None, {}
+        return cluster.id, self.cluster_profile(tenant, cluster.id, now)
 
     def _pooled(self, tenant: str, group: str, now: float) -> Evidence:
         members = self._members(tenant, self._groups.get((tenant, group), set()), now)
@@ -350,6 +365,7 @@ class Miner:
             for tenant, agent in sorted(touched.behaviours)
         ]
         result.cursor = self.cursor
+        result.queued = self.queued
         return result
 
     def _changed(self, drafts: list[LearningDraft]) -> list[LearningDraft]:
@@ -426,7 +442,7 @@ class Miner:
         drafts = [workflow_draft(self.ledger, tenant, p) for p in patterns]
         kept = {d.id for d in drafts}
         retired = [(tenant, i) for i in sorted(set(active) - kept)]
-        return FoldResult(learnings=drafts, retired=retired, cursor=self.cursor)
+        return FoldResult(learnings=drafts, retired=retired, cursor=self.cursor, queued=self.queued)
 
     def sweep(self, now: float, slices: Container[int] = (0,), parts: int = 1) -> FoldResult:
         """Restate claims at `now`: confidence decays with the age of its evidence,

@@ -2,8 +2,9 @@
 
 The store tells it of every committed batch (`Store.on_commit`), in id order. Each
 tick it embeds the task descriptions the miner has not placed yet (micro-batched
-with queries, `embedder.py`), folds the batches in a one-thread executor (mining is
-CPU work and stays off the event loop), commits the fold's clusters, patterns,
+with queries, `embedder.py`), folds the batches in the miner's host (a process of
+its own by default, `miner_host.py`: mining is CPU work and stays off the event
+loop and its GIL), commits the fold's clusters, patterns,
 learnings, anomalies and new cursor in one write, and only then applies the fold
 to the in-memory index and announces its anomalies. Every `sweep_interval_s` it
 restates every claim at the current time, so learnings decay and retire without
@@ -16,27 +17,34 @@ interaction that completes its evidence.
 
 import asyncio
 import enum
-import functools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from schemas import ExtractorStats, LearningType
 from server.clock import Clock
 from server.learning.index import LearningIndex
-from server.learning.miner import AnomalyDraft, Committed, FoldResult, Miner, MiningState
+from server.learning.miner import AnomalyDraft, Committed, FoldResult, MiningState
+from server.learning.patterns import Evidence
 from server.services.embedder import Embedder
+from server.services.miner_host import MinerHost
 from server.store import Store
 from server.store.records import CommittedBatch
 from server.workflows.mining import WorkflowPattern
 
+if TYPE_CHECKING:
+    from server.learning.vectors import Vector
+
 log = logging.getLogger("kaizen.extractor")
 
 CATCH_UP_BATCH = 5000
+FOLD_MAX = 5000
+"""Most interactions one fold takes: a backlog (a burst of ingest beyond what the
+miner keeps up with) is folded in pieces, so no one fold's encoding, commit and
+index update holds the event loop for long."""
 SWEEP_SLICES = 60
 """A sweep is cut in this many slices, one due every sweep_interval_s / SWEEP_SLICES."""
-T = TypeVar("T")
 Announce = Callable[[list[AnomalyDraft]], Awaitable[None]]
 
 
@@ -50,7 +58,7 @@ class Extractor:
     def __init__(
         self,
         store: Store,
-        miner: Miner,
+        miner: MinerHost,
         index: LearningIndex,
         embedder: Embedder | None,
         clock: Clock,
@@ -67,9 +75,8 @@ class Extractor:
         self._interval = interval_s
         self._sweep_interval = sweep_interval_s
         self._announce = announce
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaizen-miner")
         self._task: asyncio.Task[None] | None = None
-        self._pending: list[CommittedBatch] = []
+        self._pending: deque[CommittedBatch] = deque()
         self._alarm: asyncio.Future[None] | None = None
         self._committing: asyncio.Task[None] | None = None
         self._last_sweep = clock.now()
@@ -91,7 +98,7 @@ class Extractor:
     async def _restore(self) -> None:
         state = await self._store.learning.mining_state()
         await self._embed_clusters(state)
-        self._miner.restore(state)
+        await self._miner.restore(state)
         self._index.clear()
         self._index.add_clusters(state.clusters)
         for tenant, entry in await self._store.learning.active():
@@ -116,19 +123,22 @@ class Extractor:
         past the saved cursor yet missing from the saved patterns."""
         if self.state is not ExtractorState.RUNNING or self._task is None:
             self.state = ExtractorState.STOPPED
+            await self._miner.close()
             return
         self.state = ExtractorState.STOPPED
         if self._alarm is not None:
             _ring(self._alarm)
         await self._task
         await self.step()
-        self._pool.shutdown(wait=True)
+        await self._miner.close()
 
-    async def inspect(self, read: Callable[[Miner], T]) -> T:
-        """Run `read` on the miner's thread, between folds, so it sees the miner
-        whole. Safe to cancel: the read finishes unobserved and changes nothing."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, read, self._miner)
+    async def history(
+        self, tenant: str, task: str, vector: "Vector | None"
+    ) -> tuple[int | None, dict[str, Evidence]]:
+        """The cluster nearest `task` and each agent type's pooled evidence on it,
+        read between folds, so the miner is seen whole. Safe to cancel: the read
+        finishes unobserved and changes nothing."""
+        return await self._miner.history(tenant, task, vector, self._clock.now())
 
     def _receive(self, batch: CommittedBatch) -> None:
         self._pending.append(batch)
@@ -137,12 +147,19 @@ class Extractor:
         backlog = sum(len(b.items) for b in self._pending)
         lag = self._clock.now() - self._pending[0].recorded_at if self._pending else 0.0
         return ExtractorStats(
-            cursor=self._miner.cursor, backlog=backlog, folded=self.folded, lag_s=max(0.0, lag)
+            cursor=self._miner.cursor,
+            backlog=backlog,
+            folded=self.folded,
+            lag_s=max(0.0, lag),
+            miner_pid=self._miner.pid,
         )
 
     async def _run(self) -> None:
         while self.state is ExtractorState.RUNNING:
-            await self._nap()
+            if self._pending:
+                await asyncio.sleep(0)  # a backlog: fold on at once, after the loop's turn
+            else:
+                await self._nap()
             try:
                 await self._advance()
                 await self._sweep_if_due()
@@ -177,6 +194,8 @@ class Extractor:
         committed and indexed; returns how many interactions. Not safe to cancel
         (see `stop`)."""
         folded = await self._advance()
+        while self._pending:
+            folded += await self._advance()
         await self._settle()
         return folded
 
@@ -184,8 +203,17 @@ class Extractor:
         """Fold what is pending and leave its commit running (`_fold`); with
         nothing pending, an empty fold still restates queued group claims. Not
         safe to cancel (see `stop`)."""
-        batches, self._pending = self._pending, []
+        batches = self._take_pending()
         return await self._fold(batches) if batches or self._miner.queued else 0
+
+    def _take_pending(self) -> list[CommittedBatch]:
+        """The oldest pending batches, FOLD_MAX interactions or just past it."""
+        taken: list[CommittedBatch] = []
+        count = 0
+        while self._pending and count < FOLD_MAX:
+            taken.append(self._pending.popleft())
+            count += len(taken[-1].items)
+        return taken
 
     async def _fold(self, batches: list[CommittedBatch]) -> int:
         """Embed and fold `batches`, then start committing the fold without waiting
@@ -194,9 +222,8 @@ class Extractor:
         one before (`_settle`). At 100k learnings a commit took a third of a step.
         Not safe to cancel: the miner would be ahead of what is committed."""
         vectors = await self._vectors(batches)
-        loop = asyncio.get_running_loop()
         now = self._clock.now()
-        fold = await loop.run_in_executor(self._pool, self._miner.fold, batches, vectors, now)
+        fold = await self._miner.fold(batches, vectors, now)
         await self._settle()
         self._committing = asyncio.create_task(self._commit(fold, now), name="kaizen-fold-commit")
         self.folded += fold.folded
@@ -216,20 +243,16 @@ class Extractor:
     async def _vectors(self, batches: Iterable[Committed]) -> dict[str, Any]:
         if self._embedder is None:
             return {}
-        known = self._miner.knows
         # distinct texts first: a busy tick repeats the same few tasks many times
         asked = {(b.tenant, i.task_description) for b in batches for i in b.items}
-        texts = list({text for tenant, text in asked if not known(tenant, text)})
+        texts = await self._miner.unknown(asked)
         return dict(zip(texts, await self._embedder.embed(texts), strict=True)) if texts else {}
 
     async def state_workflows(self, tenant: str, patterns: list[WorkflowPattern]) -> None:
         """Make `patterns` the tenant's WORKFLOW learnings: state each, retire the
         others. Not safe to cancel (the statement may be committed unindexed)."""
         active = self._index.ids_of(tenant, LearningType.WORKFLOW)
-        loop = asyncio.get_running_loop()
-        fold = await loop.run_in_executor(
-            self._pool, self._miner.workflows, tenant, patterns, active
-        )
+        fold = await self._miner.workflows(tenant, patterns, active)
         committing = self._committing
         if committing is not None:
             # wait, but leave a failure for the extractor's loop to recover from
@@ -262,10 +285,8 @@ class Extractor:
         at the current time. Not safe to cancel."""
         slices = {(self._swept + i) % SWEEP_SLICES for i in range(count)}
         await self._settle()  # the commit in flight serialises what the sweep changes
-        loop = asyncio.get_running_loop()
         now = self._clock.now()
-        sweep = functools.partial(self._miner.sweep, now, slices, SWEEP_SLICES)
-        fold = await loop.run_in_executor(self._pool, sweep)
+        fold = await self._miner.sweep(now, slices, SWEEP_SLICES)
         await self._commit(fold, now)
         self._swept += count
         self.sweeps = self._swept // SWEEP_SLICES

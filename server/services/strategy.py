@@ -38,7 +38,6 @@ from server.clock import Clock, utc
 from server.errors import Conflict, InvalidRequest, NotFound
 from server.learning.claims import pool
 from server.learning.confidence import wilson_lower_bound
-from server.learning.miner import Miner
 from server.learning.patterns import Evidence
 from server.services.embedder import Embedder
 from server.services.extractor import Extractor
@@ -150,17 +149,9 @@ class StrategyService:
 
     async def _history(self, tenant: str, description: str) -> History:
         vector = await self._embedder.embed_one(description) if self._embedder else None
-        now = self._clock.now()
-
-        def read(miner: Miner) -> History:
-            cluster = miner.clusterer.nearest(tenant, description, vector)
-            if cluster is None:
-                return History(None, {})
-            profile = miner.cluster_profile(tenant, cluster.id, now)
-            profile.pop(STRATEGY_AGENT, None)
-            return History(cluster.id, profile)
-
-        return await self._extractor.inspect(read)
+        cluster_id, profile = await self._extractor.history(tenant, description, vector)
+        profile.pop(STRATEGY_AGENT, None)
+        return History(cluster_id, profile)
 
     def _duration(self, tenant: str, history: History, level: Complexity) -> DurationEstimate:
         """Back-off: similar tasks, then outcomes at this complexity, then the prior."""

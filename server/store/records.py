@@ -1,5 +1,6 @@
 """Plain records the store hands to services, beside the schema models."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas import Interaction
@@ -26,6 +27,9 @@ class CommittedBatch:
     first_id: int
     recorded_at: float
     items: list[Interaction]
+    bodies: Sequence[bytes] = ()
+    """Each item as stored (`sql.interaction_body`), when the store has it at hand:
+    what a miner in another process is sent instead of the models."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,13 @@
 """SQL text and the row tuples it binds, for the SQLite store."""
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
 import orjson
 
-from schemas import Interaction
+from schemas import Interaction, StoredInteraction
+from server.clock import utc
 from server.errors import InvalidRequest
 from server.store.writer import Insert
 
@@ -86,3 +91,14 @@ def interaction_values(
     few bound parameters: binding is GIL-held work on the writer thread); the
     columns beside it are the ones queries filter on."""
     return (interaction_id, tenant, item.agent_type, item.success, item.session_id, now, body)
+
+
+def stored_interaction(r: Sequence[Any]) -> StoredInteraction:
+    """Rebuild a stored interaction from (id, recorded_at, body)."""
+    fields = orjson.loads(r[2])
+    recorded_at = utc(r[1])
+    stamp = fields.pop("timestamp")
+    timestamp = datetime.fromisoformat(stamp) if stamp else recorded_at
+    return StoredInteraction.model_construct(
+        id=r[0], recorded_at=recorded_at, timestamp=timestamp, **fields
+    )

@@ -8,16 +8,14 @@ import asyncio
 import contextlib
 import fcntl
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import aiosqlite
-import orjson
 
 from schemas import Interaction, StoredInteraction, WriterStats
-from server.clock import Clock, SystemClock, utc
+from server.clock import Clock, SystemClock
 from server.errors import ConfigError
 from server.store import sql
 from server.store.hub import HubStore
@@ -183,7 +181,7 @@ class SqliteStore:
                 sql.interaction_values(first + n, tenant, item, body, now)
                 for n, (item, body) in enumerate(zip(items, bodies, strict=True))
             ]
-            batch = CommittedBatch(tenant, first, now, items)
+            batch = CommittedBatch(tenant, first, now, items, bodies)
             return [(sql.INSERT_INTERACTIONS, rows)], lambda: self._notify(batch)
 
         await self.writer.submit_built(build)
@@ -208,24 +206,26 @@ class SqliteStore:
 
     async def get_interaction(self, tenant: str, interaction_id: int) -> StoredInteraction | None:
         rows = await self._fetch(sql.GET_INTERACTION, (tenant, interaction_id))
-        return _interaction(rows[0]) if rows else None
+        return sql.stored_interaction(rows[0]) if rows else None
 
     async def list_interactions(
         self, tenant: str, after_id: int, limit: int
     ) -> list[StoredInteraction]:
         rows = await self._fetch(sql.LIST_INTERACTIONS, (tenant, after_id, limit))
-        return [_interaction(r) for r in rows]
+        return [sql.stored_interaction(r) for r in rows]
 
     async def successful_interactions(
         self, tenant: str, since: float, limit: int
     ) -> list[StoredInteraction]:
         """The tenant's successful interactions recorded since `since`, newest first."""
         rows = await self._fetch(sql.SUCCESSFUL_SINCE, (tenant, since, limit))
-        return [_interaction(r) for r in rows]
+        return [sql.stored_interaction(r) for r in rows]
 
     async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]:
         rows = await self._fetch(sql.COMMITTED_AFTER, (after_id, limit))
-        return [CommittedBatch(r[0], r[1], r[2], [_interaction(r[1:])]) for r in rows]
+        return [
+            CommittedBatch(r[0], r[1], r[2], [sql.stored_interaction(r[1:])], [r[3]]) for r in rows
+        ]
 
     async def find_token(self, digest: bytes) -> TokenRecord | None:
         rows = await self._fetch(sql.FIND_TOKEN, (digest,))
@@ -252,14 +252,3 @@ def _lock(path: Path) -> IO[bytes]:
         handle.close()
         raise ConfigError(f"another Kaizen server is using {path.parent}", path=str(path)) from None
     return handle
-
-
-def _interaction(r: Sequence[Any]) -> StoredInteraction:
-    """Rebuild a stored interaction from (id, recorded_at, body)."""
-    fields = orjson.loads(r[2])
-    recorded_at = utc(r[1])
-    stamp = fields.pop("timestamp")
-    timestamp = datetime.fromisoformat(stamp) if stamp else recorded_at
-    return StoredInteraction.model_construct(
-        id=r[0], recorded_at=recorded_at, timestamp=timestamp, **fields
-    )

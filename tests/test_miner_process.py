@@ -1,0 +1,124 @@
+"""The miner in a process of its own (`miner_process`, the server's default): the
+same learnings and strategy reads as in a thread, and recovery when it dies."""
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from client import Interaction, KaizenClient, LearningType
+from schemas import ScoredLearning
+from schemas.system import Stats
+from server.learning.confidence import wilson_lower_bound
+from server.learning.miner import MinerParams
+from server.runner import KaizenServer
+from server.services.miner_host import MinerFailed, ProcessMinerHost
+from server.services.miner_worker import WireBatch, from_wire, to_wire
+from server.store.records import CommittedBatch
+from server.store.sql import interaction_body
+from tests.conftest import eventually, interaction, running
+
+
+@pytest.fixture
+async def proc_server(data_dir: Path) -> AsyncIterator[KaizenServer]:
+    async with running(data_dir, miner_process=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def pkz(proc_server: KaizenServer) -> AsyncIterator[KaizenClient]:
+    async with KaizenClient(proc_server.url) as kz:
+        yield kz
+
+
+async def record(kz: KaizenClient, n: int, task: str, **fields: object) -> list[int]:
+    return await kz.record_interactions([Interaction(**interaction(task, **fields))] * n)
+
+
+async def supported(kz: KaizenClient, support: int) -> list[ScoredLearning] | None:
+    found = await kz.get_learnings_by_type(LearningType.SUCCESS_PATTERN)
+    return [x for x in found if x.support == support] or None
+
+
+async def test_the_miner_runs_in_another_process(pkz: KaizenClient) -> None:
+    stats: Stats = await pkz.stats()
+    pid = stats.extractor.miner_pid
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, 0)  # alive
+
+
+async def test_interactions_become_learnings_through_the_process(pkz: KaizenClient) -> None:
+    ids = await record(pkz, 4, "Create Python function")
+    ids += await record(pkz, 1, "Create Python function", success=False)
+    (learning,) = await eventually(lambda: supported(pkz, 5))
+    assert (learning.successes, learning.evidence) == (4, ids[:4])
+    assert learning.confidence == wilson_lower_bound(4, 5)
+
+
+async def test_strategy_reads_the_miner_in_its_process(pkz: KaizenClient) -> None:
+    for n in range(6):
+        await pkz.record_interactions(
+            [Interaction(**interaction("Fix the failing login test", agent_type="debug"))]
+        )
+        await pkz.record_interactions(
+            [
+                Interaction(
+                    **interaction("Fix the failing login test", agent_type="code", success=n == 0)
+                )
+            ]
+        )
+
+    async def placed() -> object:
+        found = await pkz.analyze_task("Fix the failing login test")
+        return found if found.cluster_id is not None else None
+
+    analysis = await eventually(placed)
+    assert analysis.suggested_agents[0].agent_type == "debug"
+
+
+async def test_a_killed_miner_is_restarted_and_loses_nothing(pkz: KaizenClient) -> None:
+    await record(pkz, 3, "Create Python function")
+    await eventually(lambda: supported(pkz, 3))
+    first = (await pkz.stats()).extractor.miner_pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    await record(pkz, 2, "Create Python function")
+    (learning,) = await eventually(lambda: supported(pkz, 5), timeout=30)
+    assert learning.successes == 5
+    second = (await pkz.stats()).extractor.miner_pid
+    assert second is not None and second != first
+
+
+async def test_a_closed_host_refuses_calls_and_closes_twice() -> None:
+    from server.learning.claims import ClaimRules
+    from server.learning.window import Window
+
+    host = ProcessMinerHost(MinerParams(claims=ClaimRules(window=Window())))
+    await host.close()
+    await host.close()
+    with pytest.raises(MinerFailed):
+        await host.unknown({("t", "task")})
+
+
+def test_a_batch_travels_as_its_stored_bodies() -> None:
+    from schemas import Interaction as Model
+
+    items = [Model(**interaction(f"task {n}", timestamp="2026-01-02T03:04:05Z")) for n in range(3)]
+    batch = CommittedBatch("t", 7, 1000.0, items, [interaction_body(i) for i in items])
+    rebuilt = from_wire(to_wire(batch))
+    assert (rebuilt.tenant, rebuilt.first_id, rebuilt.recorded_at) == ("t", 7, 1000.0)
+    assert [i.model_dump() for i in rebuilt.items] == [
+        {**i.model_dump(), "id": 7 + n, "recorded_at": rebuilt.items[n].recorded_at}  # type: ignore[attr-defined]
+        for n, i in enumerate(items)
+    ]
+
+
+def test_a_batch_without_bodies_cannot_travel() -> None:
+    from schemas import Interaction as Model
+
+    batch = CommittedBatch("t", 1, 0.0, [Model(**interaction("task"))])
+    with pytest.raises(ValueError, match="stored body"):
+        to_wire(batch)
+    assert WireBatch("t", 1, 0.0, []).bodies == []
