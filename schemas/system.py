@@ -22,7 +22,10 @@ class ExtractorStats(BaseModel):
     cursor: int
     """Id of the last interaction folded into patterns."""
     backlog: int
-    """Committed interactions not yet folded."""
+    """Committed interactions held for the next folds (0 while `behind`)."""
+    behind: bool = False
+    """More were committed than extractor_backlog_max held: the extractor reads
+    them back from the store as the miner gets to them."""
     folded: int
     lag_s: float
     """Age of the oldest committed interaction not yet folded into patterns."""

@@ -129,6 +129,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         clock,
         interval_s=s.extractor_interval_s,
         sweep_interval_s=s.sweep_interval_s,
+        backlog_max=s.extractor_backlog_max,
         announce=lambda found: announce_anomalies(hub, found),
     )
     learning = LearningService(

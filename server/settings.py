@@ -52,6 +52,11 @@ class Settings(BaseModel):
     extractor_interval_s: float = Field(
         0.02, gt=0, le=1.0, description="Extractor tick; learnings appear within about this."
     )
+    extractor_backlog_max: int = Field(
+        200_000,
+        ge=1,
+        description="Committed interactions held for the miner; past this they are re-read from the store.",
+    )
     min_support: int = Field(
         3, ge=1, description="Interactions a pattern needs before it becomes a learning."
     )

@@ -122,3 +122,16 @@ def test_a_batch_without_bodies_cannot_travel() -> None:
     with pytest.raises(ValueError, match="stored body"):
         to_wire(batch)
     assert WireBatch("t", 1, 0.0, []).bodies == []
+
+
+async def test_a_backlog_past_its_bound_is_read_back_from_the_store(data_dir: Path) -> None:
+    async with (
+        running(data_dir, miner_process=True, extractor_backlog_max=10) as server,
+        KaizenClient(server.url) as kz,
+    ):
+        ids = await record(kz, 50, "Create Python function")  # 50 > 10: dropped, re-read
+        ids += await record(kz, 1, "Create Python function", success=False)
+        (learning,) = await eventually(lambda: supported(kz, 51))
+        assert (learning.successes, learning.evidence) == (50, ids[30:50])  # the latest 20
+        stats = (await kz.stats()).extractor
+        assert (stats.behind, stats.backlog, stats.cursor) == (False, 0, ids[-1])

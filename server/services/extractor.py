@@ -65,6 +65,7 @@ class Extractor:
         *,
         interval_s: float,
         sweep_interval_s: float,
+        backlog_max: int = 200_000,
         announce: Announce | None = None,
     ) -> None:
         self._store = store
@@ -77,6 +78,12 @@ class Extractor:
         self._announce = announce
         self._task: asyncio.Task[None] | None = None
         self._pending: deque[CommittedBatch] = deque()
+        self._backlog = 0
+        """Interactions in `_pending`."""
+        self._backlog_max = backlog_max
+        self._behind_since: float | None = None
+        """Set while the extractor is behind: pending batches were dropped (past
+        backlog_max) and are read back from the store, oldest first."""
         self._alarm: asyncio.Future[None] | None = None
         self._committing: asyncio.Task[None] | None = None
         self._last_sweep = clock.now()
@@ -141,14 +148,27 @@ class Extractor:
         return await self._miner.history(tenant, task, vector, self._clock.now())
 
     def _receive(self, batch: CommittedBatch) -> None:
+        """Hold a committed batch for the next fold. Past backlog_max (a burst of
+        ingest beyond what the miner keeps up with) drop what is held: the store
+        has it all, and `_next_batches` reads it back in order, so memory stays
+        bounded however long the burst."""
+        if self._behind_since is not None:
+            return
         self._pending.append(batch)
+        self._backlog += len(batch.items)
+        if self._backlog > self._backlog_max:
+            self._behind_since = self._pending[0].recorded_at
+            self._pending.clear()
+            self._backlog = 0
 
     def stats(self) -> ExtractorStats:
-        backlog = sum(len(b.items) for b in self._pending)
-        lag = self._clock.now() - self._pending[0].recorded_at if self._pending else 0.0
+        oldest = self._pending[0].recorded_at if self._pending else None
+        since = self._behind_since if self._behind_since is not None else oldest
+        lag = self._clock.now() - since if since is not None else 0.0
         return ExtractorStats(
             cursor=self._miner.cursor,
-            backlog=backlog,
+            backlog=self._backlog,
+            behind=self._behind_since is not None,
             folded=self.folded,
             lag_s=max(0.0, lag),
             miner_pid=self._miner.pid,
@@ -156,7 +176,7 @@ class Extractor:
 
     async def _run(self) -> None:
         while self.state is ExtractorState.RUNNING:
-            if self._pending:
+            if self._pending or self._behind_since is not None:
                 await asyncio.sleep(0)  # a backlog: fold on at once, after the loop's turn
             else:
                 await self._nap()
@@ -194,7 +214,7 @@ class Extractor:
         committed and indexed; returns how many interactions. Not safe to cancel
         (see `stop`)."""
         folded = await self._advance()
-        while self._pending:
+        while self._pending or self._behind_since is not None:
             folded += await self._advance()
         await self._settle()
         return folded
@@ -203,8 +223,24 @@ class Extractor:
         """Fold what is pending and leave its commit running (`_fold`); with
         nothing pending, an empty fold still restates queued group claims. Not
         safe to cancel (see `stop`)."""
-        batches = self._take_pending()
+        batches = await self._next_batches()
         return await self._fold(batches) if batches or self._miner.queued else 0
+
+    async def _next_batches(self) -> list[CommittedBatch]:
+        """What the next fold takes: pending batches, or while behind the next
+        committed interactions from the store. The store read that comes up short
+        ends being behind, and one more read then takes whatever was committed (and
+        dropped) since: from then on every commit is pending again, and one seen
+        twice is folded once (the miner skips ids up to its cursor)."""
+        if self._behind_since is None:
+            return self._take_pending()
+        read = self._store.committed_after
+        batches = await read(self._miner.cursor, CATCH_UP_BATCH)
+        if len(batches) < CATCH_UP_BATCH:
+            self._behind_since = None
+            last = batches[-1].first_id if batches else self._miner.cursor
+            batches += await read(last, CATCH_UP_BATCH)
+        return batches
 
     def _take_pending(self) -> list[CommittedBatch]:
         """The oldest pending batches, FOLD_MAX interactions or just past it."""
@@ -213,6 +249,7 @@ class Extractor:
         while self._pending and count < FOLD_MAX:
             taken.append(self._pending.popleft())
             count += len(taken[-1].items)
+        self._backlog -= count
         return taken
 
     async def _fold(self, batches: list[CommittedBatch]) -> int:
