@@ -90,8 +90,6 @@ class FoldResult:
     """(tenant, learning id) of WORKFLOW learnings no longer among the tenant's."""
     cursor: int = 0
     folded: int = 0
-    queued: bool = False
-    """Whether group or sequence claims still wait after this (`Miner.queued`)."""
 
 
 @dataclass(slots=True)
@@ -365,7 +363,6 @@ class Miner:
             for tenant, agent in sorted(touched.behaviours)
         ]
         result.cursor = self.cursor
-        result.queued = self.queued
         return result
 
     def _changed(self, drafts: list[LearningDraft]) -> list[LearningDraft]:
@@ -442,7 +439,7 @@ class Miner:
         drafts = [workflow_draft(self.ledger, tenant, p) for p in patterns]
         kept = {d.id for d in drafts}
         retired = [(tenant, i) for i in sorted(set(active) - kept)]
-        return FoldResult(learnings=drafts, retired=retired, cursor=self.cursor, queued=self.queued)
+        return FoldResult(learnings=drafts, retired=retired, cursor=self.cursor)
 
     def sweep(self, now: float, slices: Container[int] = (0,), parts: int = 1) -> FoldResult:
         """Restate claims at `now`: confidence decays with the age of its evidence,

@@ -56,7 +56,7 @@ class MinerHost:
     def __init__(self, params: MinerParams) -> None:
         self._params = params
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="kaizen-miner")
-        self._miner = Miner(params)
+        self._miner = self._local_miner(params)
         self.cursor = 0
         self.queued = False
         self.state = HostState.NEW
@@ -120,7 +120,12 @@ class MinerHost:
         self.cursor, self.queued = answer.cursor, answer.queued
         return answer.value
 
+    def _local_miner(self, params: MinerParams) -> Miner | None:
+        """The miner this process runs calls on (none when it has its own)."""
+        return Miner(params)
+
     def _answer(self, name: str, args: tuple[Any, ...]) -> Answer:
+        assert self._miner is not None  # set by _local_miner for a thread host
         return call(self._miner, name, args)
 
 
@@ -138,6 +143,9 @@ class ProcessMinerHost(MinerHost):
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    def _local_miner(self, params: MinerParams) -> Miner | None:
+        return None  # the miner lives in the process `restore` starts
 
     async def restore(self, state: MiningState) -> None:
         """Start a miner process if none is alive, then restore it. Not safe to

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from schemas import Interaction
 from server.learning.miner import Committed, Miner, MinerParams
 from server.store.records import CommittedBatch
 from server.store.sql import stored_interaction
@@ -46,11 +47,11 @@ def to_wire(batch: CommittedBatch) -> WireBatch:
 
 
 def from_wire(batch: WireBatch) -> CommittedBatch:
-    items = [
+    items: list[Interaction] = [
         stored_interaction((batch.first_id + n, batch.recorded_at, body))
         for n, body in enumerate(batch.bodies)
     ]
-    return CommittedBatch(batch.tenant, batch.first_id, batch.recorded_at, list(items))
+    return CommittedBatch(batch.tenant, batch.first_id, batch.recorded_at, items)
 
 
 def unknown(miner: Miner, asked: set[tuple[str, str]]) -> list[str]:
