@@ -135,3 +135,30 @@ async def test_a_backlog_past_its_bound_is_read_back_from_the_store(data_dir: Pa
         assert (learning.successes, learning.evidence) == (50, ids[30:50])  # the latest 20
         stats = (await kz.stats()).extractor
         assert (stats.behind, stats.backlog, stats.cursor) == (False, 0, ids[-1])
+
+
+async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path) -> None:
+    from schemas import Interaction as Model
+    from server.store import SqliteStore
+
+    store = SqliteStore(tmp_path / "kaizen.sqlite3")
+    await store.open()
+    try:
+        for tenant, tasks in [("a", ["x", "y", "z"]), ("b", ["w"]), ("a", ["v", "u"])]:
+            await store.insert_interactions(tenant, [Model(**interaction(t)) for t in tasks])
+        batches = await store.committed_after(1, 100)
+        stored = [
+            await store.get_interaction(b.tenant, b.first_id + n)
+            for b in batches
+            for n in range(len(b.items))
+        ]
+    finally:
+        await store.close()
+    assert [(b.tenant, b.first_id, list(b.tasks)) for b in batches] == [
+        ("a", 2, ["y", "z"]),
+        ("b", 4, ["w"]),
+        ("a", 5, ["v", "u"]),
+    ]
+    assert [i for b in batches for i in b.items] == stored
+    assert batches[0].items[-1] == stored[1] and batches[0].items[:1] == stored[:1]
+    assert from_wire(to_wire(batches[2])).items == list(batches[2].items)

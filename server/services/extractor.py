@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from schemas import ExtractorStats, LearningType
 from server.clock import Clock
 from server.learning.index import LearningIndex
-from server.learning.miner import AnomalyDraft, Committed, FoldResult, MiningState
+from server.learning.miner import AnomalyDraft, FoldResult, MiningState
 from server.learning.patterns import Evidence
 from server.services.embedder import Embedder
 from server.services.miner_host import MinerHost
@@ -40,9 +40,10 @@ log = logging.getLogger("kaizen.extractor")
 
 CATCH_UP_BATCH = 5000
 BEHIND_READ = 1000
-"""Interactions read back per fold while behind: each is rebuilt from its stored
-body on the event loop (~6 µs), so a read of 5,000 held it for ~30 ms and showed
-in the ack p99 of the writes arriving meanwhile."""
+"""Interactions read back per fold while behind. A miner in a thread rebuilds each
+from its stored body (~6 µs, `sql.StoredItems`) with the GIL held, so a read of
+5,000 held the event loop for ~30 ms and showed in the ack p99 of the writes
+arriving meanwhile."""
 FOLD_MAX = 5000
 """Most interactions one fold takes: a backlog (a burst of ingest beyond what the
 miner keeps up with) is folded in pieces, so no one fold's encoding, commit and
@@ -281,11 +282,11 @@ class Extractor:
                 if committing.done():
                     self._committing = None
 
-    async def _vectors(self, batches: Iterable[Committed]) -> dict[str, Any]:
+    async def _vectors(self, batches: Iterable[CommittedBatch]) -> dict[str, Any]:
         if self._embedder is None:
             return {}
         # distinct texts first: a busy tick repeats the same few tasks many times
-        asked = {(b.tenant, i.task_description) for b in batches for i in b.items}
+        asked = {(b.tenant, task) for b in batches for task in b.task_descriptions()}
         texts = await self._miner.unknown(asked)
         return dict(zip(texts, await self._embedder.embed(texts), strict=True)) if texts else {}
 

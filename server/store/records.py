@@ -26,10 +26,16 @@ class CommittedBatch:
     tenant: str
     first_id: int
     recorded_at: float
-    items: list[Interaction]
+    items: Sequence[Interaction]
     bodies: Sequence[bytes] = ()
     """Each item as stored (`sql.interaction_body`), when the store has it at hand:
     what a miner in another process is sent instead of the models."""
+    tasks: Sequence[str] = ()
+    """Each item's task description, when the store read it beside the body: a
+    batch read back from the store need then build no model on the event loop."""
+
+    def task_descriptions(self) -> Sequence[str]:
+        return self.tasks or [item.task_description for item in self.items]
 
 
 @dataclass(frozen=True, slots=True)

@@ -223,9 +223,7 @@ class SqliteStore:
 
     async def committed_after(self, after_id: int, limit: int) -> list[CommittedBatch]:
         rows = await self._fetch(sql.COMMITTED_AFTER, (after_id, limit))
-        return [
-            CommittedBatch(r[0], r[1], r[2], [sql.stored_interaction(r[1:])], [r[3]]) for r in rows
-        ]
+        return sql.committed_batches(rows)
 
     async def find_token(self, digest: bytes) -> TokenRecord | None:
         rows = await self._fetch(sql.FIND_TOKEN, (digest,))
