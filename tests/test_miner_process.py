@@ -162,3 +162,21 @@ async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path
     assert [i for b in batches for i in b.items] == stored
     assert batches[0].items[-1] == stored[1] and batches[0].items[:1] == stored[:1]
     assert from_wire(to_wire(batches[2])).items == list(batches[2].items)
+
+
+async def test_a_backlog_longer_than_one_read_back_is_folded_whole(data_dir: Path) -> None:
+    from server.services.extractor import BEHIND_READ
+
+    writes = 2  # the first takes the extractor behind; the second is read back in 3 reads
+    per_write = BEHIND_READ * 5 // 2
+    async with (
+        running(data_dir, extractor_backlog_max=10) as server,
+        KaizenClient(server.url) as kz,
+    ):
+        ids = [
+            i for _ in range(writes) for i in await record(kz, per_write, "Create Python function")
+        ]
+        (learning,) = await eventually(lambda: supported(kz, writes * per_write))
+        assert learning.successes == len(ids) == writes * per_write
+        stats = (await kz.stats()).extractor
+        assert (stats.behind, stats.backlog, stats.cursor) == (False, 0, ids[-1])

@@ -234,18 +234,29 @@ class Extractor:
     async def _next_batches(self) -> list[CommittedBatch]:
         """What the next fold takes: pending batches, or while behind the next
         committed interactions from the store. The store read that comes up short
-        ends being behind, and one more read then takes whatever was committed (and
-        dropped) since: from then on every commit is pending again, and one seen
-        twice is folded once (the miner skips ids up to its cursor)."""
+        ends being behind, and reads from there on take whatever was committed (and
+        dropped) meanwhile, until one comes up short: from then on every commit is
+        pending again, and one seen twice is folded once (the miner skips ids up to
+        its cursor). Reads count interactions, not batches: a batch is one write."""
         if self._behind_since is None:
             return self._take_pending()
-        read = self._store.committed_after
-        batches = await read(self._miner.cursor, BEHIND_READ)
-        if len(batches) < BEHIND_READ:
-            self._behind_since = None
-            last = batches[-1].first_id if batches else self._miner.cursor
-            batches += await read(last, BEHIND_READ)
-        return batches
+        batches, short = await self._read_back(self._miner.cursor)
+        if not short:
+            return batches
+        self._behind_since = None
+        last = _last_id(batches, self._miner.cursor)
+        while True:  # what was committed, and dropped, while the read before ran
+            more, short = await self._read_back(last)
+            batches += more
+            last = _last_id(more, last)
+            if short or (self._pending and last >= self._pending[0].first_id):
+                return batches
+
+    async def _read_back(self, after: int) -> tuple[list[CommittedBatch], bool]:
+        """Up to BEHIND_READ committed interactions past `after`, and whether the
+        read came up short (so reached the newest commit)."""
+        batches = await self._store.committed_after(after, BEHIND_READ)
+        return batches, sum(len(b.items) for b in batches) < BEHIND_READ
 
     def _take_pending(self) -> list[CommittedBatch]:
         """The oldest pending batches, FOLD_MAX interactions or just past it."""
@@ -332,6 +343,11 @@ class Extractor:
         await self._commit(fold, now)
         self._swept += count
         self.sweeps = self._swept // SWEEP_SLICES
+
+
+def _last_id(batches: list[CommittedBatch], default: int) -> int:
+    last = batches[-1] if batches else None
+    return last.first_id + len(last.items) - 1 if last is not None else default
 
 
 def _ring(alarm: asyncio.Future[None]) -> None:
