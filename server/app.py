@@ -72,6 +72,7 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
         read_connections=s.read_connections,
         batch_max=s.write_batch_max,
         queue_max=s.write_queue_max,
+        commit_interval_s=s.write_commit_interval_s,
         clock=app[CLOCK],
     )
     await store.open()

@@ -40,6 +40,13 @@ class Settings(BaseModel):
     write_queue_max: int = Field(
         100_000, ge=1, description="Queued writes beyond which producers wait."
     )
+    write_commit_interval_s: float = Field(
+        0.005,
+        ge=0,
+        le=1.0,
+        description="Least time between group commits: under load, writes wait up to this "
+        "long to share a commit; a write to an idle writer commits at once.",
+    )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
         "FULL",
         description="FULL fsyncs every group commit; NORMAL survives a crash, not power loss.",

@@ -72,3 +72,53 @@ async def test_drain_is_idempotent_and_refuses_later_writes(writer) -> None:  # 
     await w.drain()
     with pytest.raises(Exception, match="shutting down"):
         await w.submit([("INSERT INTO t VALUES (?)", [(9,)])])
+
+
+async def paced_writer(tmp_path: Path, interval: float) -> tuple[Writer, aiosqlite.Connection]:
+    conn = await aiosqlite.connect(tmp_path / "paced.db", isolation_level=None)
+    await conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+    w = Writer(conn, batch_max=1000, queue_max=1000, commit_interval_s=interval)
+    w.start()
+    return w, conn
+
+
+def insert(w: Writer, v: int) -> "asyncio.Task[None]":
+    return asyncio.ensure_future(w.submit([("INSERT INTO t VALUES (?)", [(v,)])]))
+
+
+async def test_writes_soon_after_a_commit_wait_to_share_the_next(tmp_path: Path) -> None:
+    w, conn = await paced_writer(tmp_path, interval=0.5)
+    try:
+        await insert(w, 1)  # an idle writer commits at once
+        second = insert(w, 2)
+        await asyncio.sleep(0.05)  # unpaced, the second write would commit alone by now
+        third = insert(w, 3)
+        await asyncio.gather(second, third)
+        assert (w.batches, w.last_batch_size) == (2, 2)
+    finally:
+        await w.drain()
+        await conn.close()
+
+
+async def test_a_write_to_an_idle_writer_does_not_wait_for_the_interval(tmp_path: Path) -> None:
+    w, conn = await paced_writer(tmp_path, interval=3600.0)
+    try:
+        await asyncio.wait_for(insert(w, 1), timeout=30)
+        assert w.batches == 1
+    finally:
+        await w.drain()
+        await conn.close()
+
+
+async def test_a_full_batch_does_not_wait_for_the_interval(tmp_path: Path) -> None:
+    conn = await aiosqlite.connect(tmp_path / "full.db", isolation_level=None)
+    await conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+    w = Writer(conn, batch_max=2, queue_max=1000, commit_interval_s=3600.0)
+    w.start()
+    try:
+        await insert(w, 1)
+        await asyncio.wait_for(asyncio.gather(insert(w, 2), insert(w, 3)), timeout=30)
+        assert w.batches == 2
+    finally:
+        await w.drain()
+        await conn.close()

@@ -39,6 +39,7 @@ class SqliteStore:
         read_connections: int = 2,
         batch_max: int = 10_000,
         queue_max: int = 100_000,
+        commit_interval_s: float = 0.0,
         exclusive: bool = True,
         clock: Clock | None = None,
     ) -> None:
@@ -47,6 +48,7 @@ class SqliteStore:
         self._read_count = read_connections
         self._batch_max = batch_max
         self._queue_max = queue_max
+        self._commit_interval = commit_interval_s
         self._exclusive = exclusive
         self._clock = clock or SystemClock()
         self._lock: IO[bytes] | None = None
@@ -83,7 +85,12 @@ class SqliteStore:
             await reader.execute("PRAGMA query_only=1")
             self._all_readers.append(reader)
             self._readers.put_nowait(reader)
-        self._writer = Writer(self._conn, batch_max=self._batch_max, queue_max=self._queue_max)
+        self._writer = Writer(
+            self._conn,
+            batch_max=self._batch_max,
+            queue_max=self._queue_max,
+            commit_interval_s=self._commit_interval,
+        )
         self._writer.start()
         await self.hub.open()
         await self.strategy.open()
