@@ -296,3 +296,31 @@ def test_a_restored_miner_restates_every_group_and_saves_the_patterns_it_claims(
     saved = {key for _, key, _ in again.patterns}
     assert optimization.actions == ("EDIT", "TEST") and optimization.key in saved
     assert not copy.queued
+
+
+def test_group_claims_retire_once_their_evidence_leaves_the_window_and_return_with_new() -> None:
+    m = miner()
+    fast = [row(steps=("EDIT", "TEST"), time_s=2.0) for _ in range(4)]
+    slow = [row(steps=("EDIT", "LINT", "TEST"), time_s=10.0) for _ in range(4)]
+    tasks = ["Parse CSV files", "Deploy web service", "Renew TLS certificate"]
+    practice = [row(task) for task in tasks for _ in range(10)]
+    first = fold(m, fast + slow + practice)
+    kinds = (LearningType.TASK_STRATEGY, LearningType.OPTIMIZATION, LearningType.BEST_PRACTICE)
+    stated = {d.id: d.type for d in first.learnings if d.type in kinds}
+    assert set(stated.values()) == set(kinds)
+    gone = m.sweep(NOW + 31 * DAY)
+    assert {i for _, i in gone.retired} == set(stated)
+    assert not [d for d in gone.learnings if d.id in stated and d.status is LearningStatus.ACTIVE]
+    assert m.sweep(NOW + 32 * DAY).retired == []  # retired once, not at every sweep
+    later = NOW + 40 * DAY
+    again = [again_at(r, later) for r in fast + slow + practice]
+    back = fold(m, again, now=later)
+    returned = {d.id: d.status for d in back.learnings if d.id in stated}
+    assert returned == dict.fromkeys(stated, LearningStatus.ACTIVE)
+
+
+def again_at(committed: CommittedBatch, at: float) -> CommittedBatch:
+    """The same interaction, recorded again at `at`."""
+    item = committed.items[0]
+    steps = tuple(str(a["type"]) for a in item.actions_taken)
+    return row(item.task_description, at=at, steps=steps, time_s=item.completion_time)

@@ -87,7 +87,9 @@ class FoldResult:
     learnings: list[LearningDraft] = field(default_factory=list)
     anomalies: list[AnomalyDraft] = field(default_factory=list)
     retired: list[tuple[str, int]] = field(default_factory=list)
-    """(tenant, learning id) of WORKFLOW learnings no longer among the tenant's."""
+    """(tenant, learning id) of learnings to retire that no draft restates: WORKFLOW
+    learnings no longer among the tenant's, and group claims (TASK_STRATEGY,
+    OPTIMIZATION, BEST_PRACTICE) whose sequences no longer qualify to be measured."""
     cursor: int = 0
     folded: int = 0
 
@@ -109,6 +111,9 @@ GROUPS_PER_FOLD = 256
 """Queued (cluster, agent type) groups, and as many sequences, a fold restates."""
 
 Key = tuple[str, str]
+RETIRED_MARK = -1
+"""What `_stated` holds for a claim retired without a draft: CPython's hash()
+never returns -1, so no fingerprint equals it."""
 """(tenant, key) of a pattern, a group or a sequence."""
 
 
@@ -354,7 +359,7 @@ class Miner:
     def _finish(
         self, result: FoldResult, touched: _Touched, now: float, *, sweeping: bool = False
     ) -> FoldResult:
-        result.learnings = self._changed(self._claims(touched, now, sweeping))
+        result.learnings = self._changed(self._claims(touched, now, sweeping, result.retired))
         result.patterns = [
             (p.tenant, p.key, _json(p.to_state())) for p in touched.patterns.values()
         ]
@@ -379,7 +384,9 @@ class Miner:
                 changed.append(d)
         return changed
 
-    def _claims(self, touched: _Touched, now: float, sweeping: bool) -> list[LearningDraft]:
+    def _claims(
+        self, touched: _Touched, now: float, sweeping: bool, retired: list[tuple[str, int]]
+    ) -> list[LearningDraft]:
         drafts: list[LearningDraft] = []
         for p in touched.patterns.values():
             ev = p.evidence(self.window, now)
@@ -393,11 +400,46 @@ class Miner:
             stated = self.claimer.optimizations(group, counted)
             for d in stated:  # its pattern now holds the claim: save it with the fold
                 touched.patterns[(d.tenant, d.key)] = self.patterns[(d.tenant, d.key)]
-            drafts += self.claimer.strategy(group) + stated
+            strategy = self.claimer.strategy(group)
+            if not strategy:
+                self._retire(tenant, LearningType.TASK_STRATEGY, key, retired)
+            self._retire_optimizations(group, counted, stated, touched, retired)
+            drafts += strategy + stated
         for tenant, key in sequences:
             group = self._members(tenant, self._sequences.get((tenant, key), set()), now)
-            drafts += self.claimer.best_practice(group)
+            practice = self.claimer.best_practice(group)
+            if not practice:
+                self._retire(tenant, LearningType.BEST_PRACTICE, key, retired)
+            drafts += practice
         return drafts
+
+    def _retire_optimizations(
+        self,
+        group: list[tuple[Pattern, Evidence]],
+        counted: set[Key] | None,
+        stated: list[LearningDraft],
+        touched: _Touched,
+        retired: list[tuple[str, int]],
+    ) -> None:
+        """An OPTIMIZATION is restated while its sequence and a peer have successes
+        in the window (`Claimer.optimizations`); one whose sequence or peers fell
+        out retires here, and its pattern gives up the claim, so it can claim anew."""
+        drafted = {d.key for d in stated}
+        for p, _ in group:
+            due = counted is None or (p.tenant, p.key) in counted
+            if due and LearningType.OPTIMIZATION in p.claims and p.key not in drafted:
+                p.claims.discard(LearningType.OPTIMIZATION)
+                touched.patterns[(p.tenant, p.key)] = p
+                self._retire(p.tenant, LearningType.OPTIMIZATION, p.key, retired)
+
+    def _retire(
+        self, tenant: str, kind: LearningType, key: str, retired: list[tuple[str, int]]
+    ) -> None:
+        """Retire the claim (kind, key) if it was stated and not retired since."""
+        learning_id = self.ledger.get(kind, key)
+        if learning_id is not None and self._stated.get(learning_id) != RETIRED_MARK:
+            self._stated[learning_id] = RETIRED_MARK
+            retired.append((tenant, learning_id))
 
     def _due(
         self, touched: _Touched, sweeping: bool
