@@ -274,7 +274,6 @@ async def one_round(
         rows.append(await asyncio.to_thread(phase, kind, url, token, seconds, 0.0, pid))
         opened = asyncio.to_thread(phase, kind, url, token, seconds, rate, pid)
         if probe and kind == "http":
-            await asyncio.sleep(0)
             row, fresh = await asyncio.gather(opened, freshness(url, token, 10, delay=1.0))
             rows.append(row)
         else:
@@ -302,8 +301,10 @@ def summarize(rounds: list[list[Row]]) -> list[Row]:
 
 
 async def freshness(url: str, token: str | None, probes: int = 20, delay: float = 0.0) -> Row:
-    """Time from the ack of the interaction that completes a pattern's evidence
-    (the 3rd, at the default min_support) to its learning showing in GET /learnings."""
+    """Time from the ack of a write of 3 interactions (the default min_support)
+    to a learning whose evidence holds them in GET /learnings. Probe tasks differ
+    by a hex string only, so by meaning they share one cluster: the first probe
+    measures a new learning, the others the update of that learning."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     waits: list[float] = []
     await asyncio.sleep(delay)

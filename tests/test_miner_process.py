@@ -144,7 +144,8 @@ async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path
     store = SqliteStore(tmp_path / "kaizen.sqlite3")
     await store.open()
     try:
-        for tenant, tasks in [("a", ["x", "y", "z"]), ("b", ["w"]), ("a", ["v", "u"])]:
+        writes = [("a", ["x", "y", "z"]), ("b", ["w"]), ("a", ["v", "u"]), ("a", ["n\x00ul"])]
+        for tenant, tasks in writes:
             await store.insert_interactions(tenant, [Model(**interaction(t)) for t in tasks])
         batches = await store.committed_after(1, 100)
         stored = [
@@ -158,7 +159,9 @@ async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path
         ("a", 2, ["y", "z"]),
         ("b", 4, ["w"]),
         ("a", 5, ["v", "u"]),
+        ("a", 7, []),
     ]
+    assert batches[3].task_descriptions() == ["n\x00ul"]  # json_extract would cut it
     assert [i for b in batches for i in b.items] == stored
     assert batches[0].items[-1] == stored[1] and batches[0].items[:1] == stored[:1]
     assert from_wire(to_wire(batches[2])).items == list(batches[2].items)

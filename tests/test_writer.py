@@ -89,11 +89,11 @@ def insert(w: Writer, v: int) -> "asyncio.Task[None]":
 async def test_writes_soon_after_a_commit_wait_to_share_the_next(tmp_path: Path) -> None:
     w, conn = await paced_writer(tmp_path, interval=0.5)
     try:
-        await insert(w, 1)  # an idle writer commits at once
-        second = insert(w, 2)
-        await asyncio.sleep(0.05)  # unpaced, the second write would commit alone by now
+        await asyncio.gather(insert(w, 1), insert(w, 2))  # two writers at once: contention
         third = insert(w, 3)
-        await asyncio.gather(second, third)
+        await asyncio.sleep(0.05)  # unpaced, the third write would commit alone by now
+        fourth = insert(w, 4)
+        await asyncio.gather(third, fourth)
         assert (w.batches, w.last_batch_size) == (2, 2)
     finally:
         await w.drain()
@@ -119,6 +119,17 @@ async def test_a_full_batch_does_not_wait_for_the_interval(tmp_path: Path) -> No
         await insert(w, 1)
         await asyncio.wait_for(asyncio.gather(insert(w, 2), insert(w, 3)), timeout=30)
         assert w.batches == 2
+    finally:
+        await w.drain()
+        await conn.close()
+
+
+async def test_a_writer_fed_one_write_at_a_time_is_never_paced(tmp_path: Path) -> None:
+    w, conn = await paced_writer(tmp_path, interval=3600.0)
+    try:
+        for v in range(3):  # each waits for its commit before the next is written
+            await asyncio.wait_for(insert(w, v), timeout=30)
+        assert w.batches == 3
     finally:
         await w.drain()
         await conn.close()

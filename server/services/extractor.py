@@ -162,9 +162,14 @@ class Extractor:
         self._pending.append(batch)
         self._backlog += len(batch.items)
         if self._backlog > self._backlog_max:
-            self._behind_since = self._pending[0].recorded_at
-            self._pending.clear()
-            self._backlog = 0
+            self._fall_behind(self._pending[0].recorded_at)
+
+    def _fall_behind(self, since: float) -> None:
+        """Drop what is held; `_next_batches` reads it back from the store."""
+        if self._behind_since is None:
+            self._behind_since = since
+        self._pending.clear()
+        self._backlog = 0
 
     def stats(self) -> ExtractorStats:
         oldest = self._pending[0].recorded_at if self._pending else None
@@ -243,14 +248,19 @@ class Extractor:
         batches, short = await self._read_back(self._miner.cursor)
         if not short:
             return batches
-        self._behind_since = None
+        since, self._behind_since = self._behind_since, None
         last = _last_id(batches, self._miner.cursor)
-        while True:  # what was committed, and dropped, while the read before ran
-            more, short = await self._read_back(last)
-            batches += more
-            last = _last_id(more, last)
-            if short or (self._pending and last >= self._pending[0].first_id):
-                return batches
+        try:
+            while True:  # what was committed, and dropped, while the read before ran
+                more, short = await self._read_back(last)
+                batches += more
+                last = _last_id(more, last)
+                caught = self._pending and last >= self._pending[0].first_id
+                if short or caught or self._behind_since is not None:
+                    return batches  # behind again: the next call reads on from the cursor
+        except BaseException:
+            self._fall_behind(since)  # what was dropped is read again, from the cursor
+            raise
 
     async def _read_back(self, after: int) -> tuple[list[CommittedBatch], bool]:
         """Up to BEHIND_READ committed interactions past `after`, and whether the

@@ -21,7 +21,9 @@ class TokenRecord:
 
 @dataclass(frozen=True, slots=True)
 class CommittedBatch:
-    """Interactions of one write, as the store reports them once committed."""
+    """Interactions of one write, as the store reports them once committed (read
+    back from the store, adjacent writes of a tenant committed together may make
+    one batch)."""
 
     tenant: str
     first_id: int

@@ -12,9 +12,10 @@ about the same whatever it holds (SQLite writes its WAL pages and, at
 synchronous=FULL, fsyncs), so under a steady stream of small writes (hub
 publishes, one per frame) committing each on its own cost ~130 µs of CPU a write
 against ~17 µs in groups of 32. A write that finds the writer idle and the last
-commit older than the interval is committed at once, so sparse traffic waits for
-nothing; under load a write waits at most one interval for the commit that takes
-it. This is PostgreSQL's `commit_delay` and MySQL's
+commit older than the interval, or behind a commit of one write with nothing
+queued behind it, is committed at once, so sparse traffic and one-at-a-time
+callers wait for nothing; under load a write waits at most one interval for the commit that
+takes it. This is PostgreSQL's `commit_delay` and MySQL's
 `binlog_group_commit_sync_delay`, keyed to the previous commit rather than to a
 count of concurrent transactions.
 """
@@ -133,6 +134,10 @@ class Writer:
         self._batch_max = batch_max
         self._commit_interval = commit_interval_s
         self._last_commit = -commit_interval_s
+        self._contended = False
+        """Whether the last commit held several writes or more queued while it ran:
+        only then is the next paced."""
+        self._queued_rows = 0
         # A deque with a wake-up future, not an asyncio.Queue: put, get and
         # task_done are Python calls per op, on the ingest path.
         self._queue: deque[WriteOp] = deque()
@@ -178,6 +183,7 @@ class Writer:
         size = sum([len(rows) for _, rows in steps])
         op = WriteOp(steps, on_commit, self._loop.create_future(), size)
         self._queue.append(op)
+        self._queued_rows += size
         self._idle.clear()
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
@@ -206,13 +212,24 @@ class Writer:
             batch = self._take()
             self._room.give_back(len(batch))
             await self._commit_group(batch)
+            # a caller that waits for each commit before its next write makes
+            # commits of one op with nothing queued behind them: never paced
+            self._contended = len(batch) > 1 or bool(self._queue)
 
     async def _pace(self) -> None:
-        """Wait until `commit_interval_s` after the last commit began, unless a
-        whole batch is queued already. Cancelling stops the writer (`drain`)."""
-        due = self._last_commit + self._commit_interval
-        delay = due - self._loop.time()
-        if delay > 0 and sum(op.size for op in self._queue) < self._batch_max:
+        """Under contention (the last commit held several writes, or more queued
+        while it ran), wait until
+        `commit_interval_s` after the last commit began, unless a whole batch is
+        queued already or the writer drains. A writer fed one write at a time
+        (each caller waits for its commit before the next) is never paced.
+        Cancelling stops the writer (`drain`)."""
+        delay = self._last_commit + self._commit_interval - self._loop.time()
+        if (
+            delay > 0
+            and self._contended
+            and self._queued_rows < self._batch_max
+            and self.state is WriterState.RUNNING
+        ):
             await asyncio.sleep(delay)
         self._last_commit = self._loop.time()
 
@@ -224,6 +241,7 @@ class Writer:
             op = self._queue.popleft()
             batch.append(op)
             size += op.size
+        self._queued_rows -= size
         return batch
 
     async def _commit_group(self, batch: list[WriteOp]) -> None:
