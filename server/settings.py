@@ -44,8 +44,8 @@ class Settings(BaseModel):
         0.005,
         ge=0,
         le=1.0,
-        description="Least time between group commits: under load, writes wait up to this "
-        "long to share a commit; a write to an idle writer commits at once.",
+        description="Least time between group commits under contention: writes wait up to "
+        "this long to share a commit; a write to an idle writer commits at once.",
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL"] = Field(
         "FULL",
