@@ -1,6 +1,6 @@
 """Fan-out bench: one publisher, many subscribers, Kaizen's hub against Redis pub/sub.
 
-    python -m bench.fanout [--seconds 5] [--quick] [--only kaizen|redis]
+    python -m bench.fanout [--seconds 5] [--rounds 3] [--quick] [--only kaizen|redis]
                            [--kaizen-flag=--hub-write-delay-s=0.002 ...]
 
 Without --kaizen-url it starts its own server (publish rate limit lifted) in a temp
@@ -26,7 +26,10 @@ stime from /proc, so the load generator's CPU is left out); publish-to-receipt
 p50/p99 from the sampled connections; the server's CPU %. Then RSS per idle
 connection: VmRSS growth of the server while --idle-connections subscribed, idle
 connections are opened, divided by their number (measured first, on a fresh heap).
-Writes bench/results/fanout.json, with the Kaizen/Redis ratio of each row.
+Every phase runs --rounds times (3; the idle phase once); each figure reported is
+the median over the rounds, and each Kaizen/Redis ratio is taken within a round,
+then its median, with ranges printed beside. Writes bench/results/fanout.json,
+with every round's rows.
 
 Targets (2-core machine): >= 500,000 deliveries per server CPU-second at 1,000
 subscribers; >= half of Redis's in the same run; p99 <= 20 ms at 100,000
@@ -480,6 +483,48 @@ def kaizen_system(url: str, pid: int | None, token: str | None) -> System:
     return System("kaizen", parts.hostname or "127.0.0.1", parts.port or 80, pid, token)
 
 
+async def one_round(chosen: list[System], args: argparse.Namespace) -> list[Row]:
+    """Every (size, subscribers) phase once, the systems interleaved phase by phase."""
+    rows: list[Row] = []
+    for size in args.sizes:
+        for subscribers, rate in zip(args.subscribers, args.rates, strict=True):
+            wire = size
+            for system in chosen:
+                print(f"{system.name}: {subscribers} subscribers, {size} B, {rate} msg/s")
+                rows.append(await fanout_phase(system, subscribers, size, rate, args, wire))
+                seen = rows[-1]["wire_bytes"]
+                wire = max(wire, round(seen) if seen == seen else size)  # NaN: none seen
+    return rows
+
+
+MEDIAN_KEYS = ("deliveries_per_s", "per_server_cpu_s", "p50_ms", "p99_ms", "server_cpu_pct")
+
+
+def median_rows(
+    rounds: list[list[Row]], key: tuple[str, ...] = ("system", "subscribers", "size")
+) -> list[Row]:
+    """Each row's median over the rounds (of the figures in MEDIAN_KEYS that it
+    has), with the range of per_server_cpu_s: on this shared 2-core machine one
+    run differs from the next by about 20 %. Ratios are taken within a round (the
+    same minutes of the machine) and then their median."""
+    groups: dict[tuple[Any, ...], list[Row]] = {}
+    for rows in rounds:
+        for r in rows:
+            groups.setdefault(tuple(r[k] for k in key), []).append(r)
+    out = []
+    for runs in groups.values():
+        row = dict(runs[-1])
+        for name in MEDIAN_KEYS:
+            values = sorted(v for r in runs if (v := r.get(name)) is not None)
+            if name in row:
+                row[name] = values[len(values) // 2] if values else None
+        cpu = [r["per_server_cpu_s"] or 0.0 for r in runs]
+        row["per_server_cpu_s_range"] = [min(cpu), max(cpu)]
+        row["rounds"] = len(runs)
+        out.append(row)
+    return out
+
+
 def ratios(rows: list[Row]) -> list[Row]:
     """Kaizen over Redis, for each (subscribers, size) both ran."""
     by_key = {(r["system"], r["subscribers"], r["size"]): r for r in rows}
@@ -562,12 +607,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=2, help="subscriber processes")
     parser.add_argument("--sampled", type=int, default=5, help="latency connections per process")
     parser.add_argument("--idle-connections", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="report the median of this many")
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     args = parser.parse_args()
     if len(args.rates) != len(args.subscribers):
         parser.error("--rates needs one rate per --subscribers count")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.quick:
-        args.seconds, args.warmup = 1.5, 0.3
+        args.seconds, args.warmup, args.rounds = 1.5, 0.3, 1
         args.idle_connections = min(args.idle_connections, 1000)
     return args
 
@@ -591,24 +639,20 @@ async def main() -> None:
     args = parse_args()
     raise_fd_limit()  # before the server starts: it inherits the limit
     chosen, local = await systems(args)
-    rows: list[Row] = []
+    rounds: list[list[Row]] = []
     idle: list[Row] = []
     try:
         for system in chosen:
             print(f"{system.name}: {args.idle_connections:,} idle connections")
             idle.append(await idle_phase(system, args.idle_connections, args.processes))
-        for size in args.sizes:
-            for subscribers, rate in zip(args.subscribers, args.rates, strict=True):
-                wire = size
-                for system in chosen:
-                    print(f"{system.name}: {subscribers} subscribers, {size} B, {rate} msg/s")
-                    rows.append(await fanout_phase(system, subscribers, size, rate, args, wire))
-                    seen = rows[-1]["wire_bytes"]
-                    wire = max(wire, round(seen) if seen == seen else size)  # NaN: none seen
+        for n in range(args.rounds):
+            print(f"round {n + 1} of {args.rounds}")
+            rounds.append(await one_round(chosen, args))
     finally:
         if local is not None:
             await local.stop()
-    ratio_rows = ratios(rows)
+    rows = median_rows(rounds)
+    ratio_rows = median_rows([ratios(r) for r in rounds], key=("subscribers", "size"))
     print()
     print(table(rows, COLUMNS))
     print()
@@ -618,8 +662,19 @@ async def main() -> None:
         print(table(ratio_rows, ["subscribers", "size", "per_server_cpu_s", "deliveries_per_s"]))
     print()
     print("\n".join(targets(rows, idle, ratio_rows)))
+    if args.rounds > 1:
+        print("\nranges over rounds (deliveries per server CPU-s; Kaizen / Redis):")
+        for r in rows:
+            low, high = r["per_server_cpu_s_range"]
+            print(
+                f"  {r['system']:<6} {r['subscribers']:>5} x {r['size']:>4} B  {low:>9,.0f} to {high:>9,.0f}"
+            )
+        for q in ratio_rows:
+            low, high = q["per_server_cpu_s_range"]
+            print(f"  ratio  {q['subscribers']:>5} x {q['size']:>4} B  {low:>9.2f} to {high:>9.2f}")
     payload = {
         "settings": {k: v for k, v in vars(args).items() if k != "kaizen_token"},
+        "rounds": rounds,
         "rows": rows,
         "idle": idle,
         "kaizen_over_redis": ratio_rows,
