@@ -7,17 +7,16 @@ lot in one transaction (an `Insert` as multi-row VALUES chunks, other SQL with
 acknowledged write is durable. If the group fails with an error one op can cause,
 each op is retried alone, so one bad op cannot sink its neighbours.
 
-Commits are paced: one starts at most every `commit_interval_s`. A commit costs
-about the same whatever it holds (SQLite writes its WAL pages and, at
-synchronous=FULL, fsyncs), so under a steady stream of small writes (hub
+Commits are paced: under contention one starts at most every `commit_interval_s`.
+A commit costs about the same whatever it holds (SQLite writes its WAL pages and,
+at synchronous=FULL, fsyncs), so under a steady stream of small writes (hub
 publishes, one per frame) committing each on its own cost ~130 µs of CPU a write
 against ~17 µs in groups of 32. A write that finds the writer idle and the last
 commit older than the interval, or behind a commit of one write with nothing
 queued behind it, is committed at once, so sparse traffic and one-at-a-time
-callers wait for nothing; under load a write waits at most one interval for the commit that
-takes it. This is PostgreSQL's `commit_delay` and MySQL's
-`binlog_group_commit_sync_delay`, keyed to the previous commit rather than to a
-count of concurrent transactions.
+callers wait for nothing; under contention a write waits at most one interval for
+the commit that takes it. This is PostgreSQL's `commit_delay` (with
+`commit_siblings`) and Kafka's producer `linger.ms` (5 ms by default since 4.0).
 """
 
 import asyncio
@@ -218,11 +217,10 @@ class Writer:
 
     async def _pace(self) -> None:
         """Under contention (the last commit held several writes, or more queued
-        while it ran), wait until
-        `commit_interval_s` after the last commit began, unless a whole batch is
-        queued already or the writer drains. A writer fed one write at a time
-        (each caller waits for its commit before the next) is never paced.
-        Cancelling stops the writer (`drain`)."""
+        while it ran), wait until `commit_interval_s` after the last commit began,
+        unless a whole batch is queued already or the writer drains. A writer fed
+        one write at a time (each caller waits for its commit before the next) is
+        never paced. Cancelling stops the writer (`drain`)."""
         delay = self._last_commit + self._commit_interval - self._loop.time()
         if (
             delay > 0
