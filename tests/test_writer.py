@@ -1,6 +1,8 @@
 """The group-committing writer, on a real SQLite file."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
@@ -74,12 +76,19 @@ async def test_drain_is_idempotent_and_refuses_later_writes(writer) -> None:  # 
         await w.submit([("INSERT INTO t VALUES (?)", [(9,)])])
 
 
-async def paced_writer(tmp_path: Path, interval: float) -> tuple[Writer, aiosqlite.Connection]:
+@contextlib.asynccontextmanager
+async def paced_writer(
+    tmp_path: Path, interval: float, batch_max: int = 1000
+) -> AsyncIterator[Writer]:
     conn = await aiosqlite.connect(tmp_path / "paced.db", isolation_level=None)
     await conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
-    w = Writer(conn, batch_max=1000, queue_max=1000, commit_interval_s=interval)
+    w = Writer(conn, batch_max=batch_max, queue_max=1000, commit_interval_s=interval)
     w.start()
-    return w, conn
+    try:
+        yield w
+    finally:
+        await w.drain()
+        await conn.close()
 
 
 def insert(w: Writer, v: int) -> "asyncio.Task[None]":
@@ -87,49 +96,30 @@ def insert(w: Writer, v: int) -> "asyncio.Task[None]":
 
 
 async def test_writes_soon_after_a_commit_wait_to_share_the_next(tmp_path: Path) -> None:
-    w, conn = await paced_writer(tmp_path, interval=0.5)
-    try:
+    async with paced_writer(tmp_path, interval=0.5) as w:
         await asyncio.gather(insert(w, 1), insert(w, 2))  # two writers at once: contention
         third = insert(w, 3)
         await asyncio.sleep(0.05)  # unpaced, the third write would commit alone by now
         fourth = insert(w, 4)
         await asyncio.gather(third, fourth)
         assert (w.batches, w.last_batch_size) == (2, 2)
-    finally:
-        await w.drain()
-        await conn.close()
 
 
 async def test_a_write_to_an_idle_writer_does_not_wait_for_the_interval(tmp_path: Path) -> None:
-    w, conn = await paced_writer(tmp_path, interval=3600.0)
-    try:
+    async with paced_writer(tmp_path, interval=3600.0) as w:
         await asyncio.wait_for(insert(w, 1), timeout=30)
         assert w.batches == 1
-    finally:
-        await w.drain()
-        await conn.close()
 
 
 async def test_a_full_batch_does_not_wait_for_the_interval(tmp_path: Path) -> None:
-    conn = await aiosqlite.connect(tmp_path / "full.db", isolation_level=None)
-    await conn.execute("CREATE TABLE t (v INTEGER PRIMARY KEY)")
-    w = Writer(conn, batch_max=2, queue_max=1000, commit_interval_s=3600.0)
-    w.start()
-    try:
-        await insert(w, 1)
-        await asyncio.wait_for(asyncio.gather(insert(w, 2), insert(w, 3)), timeout=30)
+    async with paced_writer(tmp_path, interval=3600.0, batch_max=2) as w:
+        await asyncio.gather(insert(w, 1), insert(w, 2))  # contention: the next is paced
+        await asyncio.wait_for(asyncio.gather(insert(w, 3), insert(w, 4)), timeout=30)
         assert w.batches == 2
-    finally:
-        await w.drain()
-        await conn.close()
 
 
 async def test_a_writer_fed_one_write_at_a_time_is_never_paced(tmp_path: Path) -> None:
-    w, conn = await paced_writer(tmp_path, interval=3600.0)
-    try:
+    async with paced_writer(tmp_path, interval=3600.0) as w:
         for v in range(3):  # each waits for its commit before the next is written
             await asyncio.wait_for(insert(w, v), timeout=30)
         assert w.batches == 3
-    finally:
-        await w.drain()
-        await conn.close()

@@ -111,10 +111,10 @@ GROUPS_PER_FOLD = 256
 """Queued (cluster, agent type) groups, and as many sequences, a fold restates."""
 
 Key = tuple[str, str]
+"""(tenant, key) of a pattern, a group or a sequence."""
 RETIRED_MARK = -1
 """What `_stated` holds for a claim retired without a draft: CPython's hash()
 never returns -1, so no fingerprint equals it."""
-"""(tenant, key) of a pattern, a group or a sequence."""
 
 
 @dataclass(slots=True)

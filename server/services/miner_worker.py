@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from schemas import Interaction
 from server.learning.miner import Committed, Miner, MinerParams
 from server.store.records import CommittedBatch
-from server.store.sql import stored_interaction
+from server.store.sql import StoredItems
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +46,7 @@ def to_wire(batch: CommittedBatch) -> WireBatch:
 
 
 def from_wire(batch: WireBatch) -> CommittedBatch:
-    items: list[Interaction] = [
-        stored_interaction((batch.first_id + n, batch.recorded_at, body))
-        for n, body in enumerate(batch.bodies)
-    ]
+    items = list(StoredItems(batch.first_id, batch.recorded_at, batch.bodies))
     return CommittedBatch(batch.tenant, batch.first_id, batch.recorded_at, items)
 
 
