@@ -1,6 +1,9 @@
-"""Helpers for hub tests: a raw WebSocket peer speaking the protocol's JSON frames."""
+"""Helpers for hub tests: a raw WebSocket peer speaking the protocol's JSON frames,
+and a bare socket for peers that misbehave."""
 
 import contextlib
+import socket
+from base64 import b64encode
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -62,3 +65,26 @@ async def raw_peer(url: str, token: str | None = None) -> AsyncIterator[RawPeer]
 
 def draft(title: str, **fields: Any) -> dict[str, Any]:
     return {"knowledge_type": "DISCOVERY", "title": title, "channel": "general"} | fields
+
+
+def masked(payload: bytes) -> bytes:
+    """A client's text frame (RFC 6455 §5.2), masked with zeros, under 64 KiB."""
+    size = len(payload)
+    head = (
+        bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0xFE]) + size.to_bytes(2, "big")
+    )
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+def handshake(url: str) -> socket.socket:
+    """A WebSocket socket with a tiny receive buffer, upgrade sent, nothing read."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = b64encode(b"0123456789abcdef").decode()
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    return sock

@@ -2,7 +2,6 @@
 
 import asyncio
 import socket
-from base64 import b64encode
 from pathlib import Path
 
 import orjson
@@ -11,23 +10,14 @@ from client import KaizenClient, NotFoundError
 from server.runner import KaizenServer
 from server.transport.context import SERVICES
 from tests.conftest import eventually, running
-from tests.hubkit import raw_peer
+from tests.hubkit import handshake, masked, raw_peer
 
 
 async def stalled_subscriber(url: str, channel: str) -> socket.socket:
     """A WebSocket peer with a tiny receive buffer that subscribes, then never reads."""
-    host, port = url.removeprefix("http://").split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((host, int(port)))
-    key = b64encode(b"0123456789abcdef").decode()
-    sock.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
+    sock = handshake(url)
     payload = orjson.dumps({"id": "s", "op": "subscribe", "channel": channel})
-    mask = b"\x00\x00\x00\x00"
-    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + payload)
+    sock.sendall(masked(payload))
     return sock
 
 

@@ -103,6 +103,36 @@ class HubService:
         rate limit. Returns after the commit; cancelling leaves its fate unknown."""
         return await self._publish(tenant, draft.source_agent or "kaizen", draft)
 
+    def publish_soon(
+        self, caller: Principal, draft: KnowledgeDraft, on_published: Callable[[Published], None]
+    ) -> asyncio.Future[None] | None:
+        """`publish` without awaiting anything, when that can be done now: the
+        channel is known and the write queue has room. The message is queued at
+        once; after its commit and fan-out, `on_published` is called in the commit
+        hook (keep it short), then the returned future resolves (with the commit's
+        error if it failed). Returns None, having done nothing, when the caller must
+        use `publish` instead. Raises, having queued nothing, what `publish` raises
+        for the rate limit and the size. This is the WebSocket's path: no task and
+        no coroutine per message (issue 3's fan-out bench)."""
+        name = draft.channel or channel_for(draft.knowledge_type)
+        channel = self.channels.find(caller.tenant, name)
+        if channel is None or not self.store.has_room():
+            return None
+        self._take_token(caller)
+        source = draft.source_agent or caller.agent or "anonymous"
+        rest, created = self._encode(source, draft)
+
+        def committed(record: MessageRecord) -> None:
+            try:
+                self._committed(channel, record)
+            finally:  # committed is committed: the publisher hears of it regardless
+                on_published(self._published(channel, record))
+
+        return self.store.append_soon(
+            lambda knowledge_id: self._number(channel, draft, source, knowledge_id, rest, created),
+            committed,
+        )
+
     async def _publish(self, tenant: str, source: str, draft: KnowledgeDraft) -> Published:
         channel = await self.channels.get(
             tenant, draft.channel or channel_for(draft.knowledge_type)
@@ -112,36 +142,19 @@ class HubService:
             lambda knowledge_id: self._number(channel, draft, source, knowledge_id, rest, created),
             lambda committed: self._committed(channel, committed),
         )
+        return self._published(channel, record)
+
+    def _published(self, channel: Channel, record: MessageRecord) -> Published:
         self.published += 1
         return Published(id=record.id, channel=channel.name, offset=record.seq, epoch=channel.epoch)
 
     async def share_solution(self, caller: Principal, draft: SolutionDraft) -> Published:
-        """seed 003, share_solution: the problem is the title, the solution the content."""
-        message = KnowledgeDraft(
-            knowledge_type=KnowledgeType.SOLUTION,
-            title=draft.problem,
-            content=draft.solution,
-            context=draft.context,
-            priority=draft.priority,
-            tags=draft.tags,
-            channel="solutions",
-            source_agent=draft.source_agent,
-        )
-        return await self.publish(caller, message)
+        """seed 003, share_solution: see `solution_message`."""
+        return await self.publish(caller, solution_message(draft))
 
     async def broadcast_discovery(self, caller: Principal, draft: DiscoveryDraft) -> Published:
-        """seed 003, broadcast_discovery: to `general`, at HIGH priority."""
-        message = KnowledgeDraft(
-            knowledge_type=KnowledgeType.DISCOVERY,
-            title=draft.title,
-            content=draft.content,
-            context=draft.context,
-            priority=Priority.HIGH,
-            tags=draft.tags,
-            channel="general",
-            source_agent=draft.source_agent,
-        )
-        return await self.publish(caller, message)
+        """seed 003, broadcast_discovery: see `discovery_message`."""
+        return await self.publish(caller, discovery_message(draft))
 
     def _take_token(self, caller: Principal) -> None:
         key = (caller.tenant, caller.token_id)
@@ -343,6 +356,35 @@ class HubService:
                 await self.prune()
             except Exception:
                 log.exception("pruning the hub's history failed")
+
+
+def solution_message(draft: SolutionDraft) -> KnowledgeDraft:
+    """seed 003, share_solution: the problem is the title, the solution the content,
+    on `solutions`."""
+    return KnowledgeDraft(
+        knowledge_type=KnowledgeType.SOLUTION,
+        title=draft.problem,
+        content=draft.solution,
+        context=draft.context,
+        priority=draft.priority,
+        tags=draft.tags,
+        channel="solutions",
+        source_agent=draft.source_agent,
+    )
+
+
+def discovery_message(draft: DiscoveryDraft) -> KnowledgeDraft:
+    """seed 003, broadcast_discovery: to `general`, at HIGH priority."""
+    return KnowledgeDraft(
+        knowledge_type=KnowledgeType.DISCOVERY,
+        title=draft.title,
+        content=draft.content,
+        context=draft.context,
+        priority=Priority.HIGH,
+        tags=draft.tags,
+        channel="general",
+        source_agent=draft.source_agent,
+    )
 
 
 def _subscribed(

@@ -1,13 +1,14 @@
 """The knowledge hub's storage: channels, knowledge messages, votes and the
 full-text index, on the SQLite store's writer and readers."""
 
+import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from server.store import hub_sql as sql
-from server.store.writer import Writer
+from server.store.writer import Built, Writer
 
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
@@ -101,15 +102,40 @@ class HubStore:
         queue, so the offsets it assigns grow in commit order; `on_commit` runs
         right after the commit, in that order. Cancelling leaves the fate unknown."""
         built: list[MessageRecord] = []
+        await self._writer().submit_built(self._numbered(build, on_commit, built.append))
+        return built[0]
 
-        def steps() -> tuple[list[Any], Callable[[], None]]:
+    def has_room(self) -> bool:
+        """Whether `append_soon` can queue a message now."""
+        return self._writer().has_room()
+
+    def append_soon(
+        self,
+        build: Callable[[int], MessageRecord],
+        on_commit: Callable[[MessageRecord], None],
+    ) -> asyncio.Future[None]:
+        """`append` without waiting, when `has_room()`: the message is queued now and
+        the returned future resolves after its commit and `on_commit`. Raises
+        Unavailable when the queue has no room."""
+        return self._writer().submit_soon(self._numbered(build, on_commit))
+
+    def _numbered(
+        self,
+        build: Callable[[int], MessageRecord],
+        on_commit: Callable[[MessageRecord], None],
+        keep: Callable[[MessageRecord], None] | None = None,
+    ) -> Callable[[], Built]:
+        """What the writer calls once the write has its place: the next id, the
+        record `build` makes of it, and its steps."""
+
+        def steps() -> Built:
             record = build(self._next_id)
             self._next_id += 1
-            built.append(record)
+            if keep is not None:
+                keep(record)
             return _append_steps(record), lambda: on_commit(record)
 
-        await self._writer().submit_built(steps)
-        return built[0]
+        return steps
 
     async def history(
         self, tenant: str, channel: str, after: int, tip: int, min_created: float, limit: int

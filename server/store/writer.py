@@ -83,9 +83,13 @@ class _Room:
         self._free = places
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    def free(self) -> bool:
+        """Whether `try_take` would take a place now."""
+        return self._free > 0 and not self._waiters
+
     def try_take(self) -> bool:
         """Take a place now if one is free and nobody queues for one (FIFO)."""
-        if self._free > 0 and not self._waiters:
+        if self.free():
             self._free -= 1
             return True
         return False
@@ -174,6 +178,24 @@ class Writer:
             raise Unavailable("the server is shutting down")
         if not self._room.try_take():
             await self._room.take()
+        await self._enqueue(build)
+
+    def has_room(self) -> bool:
+        """Whether `submit_soon` can queue a write now."""
+        return self.state is WriterState.RUNNING and self._room.free()
+
+    def submit_soon(self, build: Callable[[], Built]) -> asyncio.Future[None]:
+        """`submit_built` without waiting: queue the write now and return the future
+        its commit resolves (after `on_commit` ran). Raises Unavailable unless
+        `has_room()`. Cancelling the future does not withdraw the write."""
+        if not self.has_room():
+            raise Unavailable("the write queue is full or the server is shutting down")
+        self._room.try_take()
+        return self._enqueue(build)
+
+    def _enqueue(self, build: Callable[[], Built]) -> asyncio.Future[None]:
+        """Queue what `build` returns; the caller holds a place, given back here if
+        `build` raises."""
         try:
             steps, on_commit = build()
         except BaseException:
@@ -186,7 +208,7 @@ class Writer:
         self._idle.clear()
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
-        await op.future
+        return op.future
 
     async def drain(self) -> None:
         """Commit everything queued, then stop. Idempotent; cancelling it abandons the drain."""

@@ -4,11 +4,18 @@ Frames are handled concurrently (up to `MAX_IN_FLIGHT` per connection, after whi
 the reader stops reading, which pushes back on the client through TCP), so replies
 may come out of order: each names the request id it answers. A bad frame gets an
 error frame and the connection stays open. See docs/protocol.md.
+
+Publishing frames, the hub's hot path, take no task: the reader queues the write
+and the commit hook queues the ack among the connection's pushes, so one transport
+write carries both (`Connection._publish_soon`). Every other frame, and a publish
+that would have to wait (a full write queue, a peer not reading its replies), runs
+in a task of its own.
 """
 
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import re
 from collections.abc import Coroutine
@@ -27,14 +34,23 @@ from schemas import (
     HelloFrame,
     HubLimits,
     Limits,
+    Published,
     encode,
 )
 from server.errors import KaizenServerError, PayloadTooLarge, Unavailable
+from server.hub.outbox import CONTROL
+from server.hub.wsframe import text_frame
 from server.services.auth import Principal
 from server.transport.bodies import decode
 from server.transport.context import Services, principal, services
 from server.transport.errors import error_detail, from_validation
-from server.transport.ws_ops import dispatch
+from server.transport.ws_ops import (
+    PUBLISH_FRAMES,
+    PublishFrame,
+    dispatch,
+    message_of,
+    publish_reply,
+)
 
 log = logging.getLogger("kaizen.ws")
 
@@ -85,6 +101,7 @@ class WsSink:
 class Connection:
     __slots__ = (
         "_chores",
+        "_pending",
         "_slots",
         "_tasks",
         "_transport",
@@ -110,6 +127,8 @@ class Connection:
         self._transport = transport
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Future[None]] = set()
+        """Publishes queued without a task (`_publish_soon`), until their commit."""
         self._chores: set[asyncio.Task[None]] = set()
 
     def spawn(self, chore: Coroutine[Any, Any, None]) -> None:
@@ -141,12 +160,17 @@ class Connection:
     ) -> None:
         """Stop taking frames, let the ones in flight reply (up to `grace_s`), then
         close with `code` (1001 by default): a write that commits during shutdown
-        still gets its ack. Idempotent."""
+        still gets its ack. What the connection's queue holds (acks among pushes)
+        is written out first, unless it is being closed for not reading it.
+        Idempotent."""
         if self.state is not ConnectionState.OPEN:
             return
         self.state = ConnectionState.CLOSING
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_s)
+        queued = self.peer.outbox.take()
+        if code != CLOSE_SLOW_CONSUMER:
+            self._write_now(queued)
+        if in_flight := self._tasks | self._pending:
+            await asyncio.wait(in_flight, timeout=grace_s)
         await self.ws.close(code=code, message=message)
 
     def _hello(self) -> HelloFrame:
@@ -178,41 +202,117 @@ class Connection:
             async for msg in self.ws:
                 if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     continue
-                if self.state is not ConnectionState.OPEN:
+                if await self._admit():
+                    self._start(msg.data)
+                else:
                     await self._refuse(msg.data)
-                    continue
-                await self._slots.acquire()
-                self._spawn(msg.data)
         finally:
             self.svc.hub.detach(self.peer)
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._tasks or self._pending:
+                await asyncio.gather(*self._tasks, *self._pending, return_exceptions=True)
             self.state = ConnectionState.CLOSED
+
+    async def _admit(self) -> bool:
+        """Take an in-flight slot for a frame, unless the connection is closing: it
+        may begin to while the reader waits for a slot, and `close` waits only for
+        the frames already in flight when it began. Safe to cancel."""
+        if self.state is ConnectionState.OPEN:
+            await self._slots.acquire()
+            if self.state is ConnectionState.OPEN:
+                return True
+            self._slots.release()
+        return False
 
     async def _refuse(self, raw: str | bytes) -> None:
         closing = Unavailable("the server is shutting down")
         await self.send(ErrorFrame(id=self._peek_id(raw), error=error_detail(closing)))
 
-    def _spawn(self, raw: str | bytes) -> None:
-        task = asyncio.create_task(self._handle(raw))
+    def _start(self, raw: str | bytes) -> None:
+        """Start one frame, whose slot is held: a publish that can be queued at once
+        is queued here, anything else runs in a task (a bad frame too: the task
+        parses it again to answer it)."""
+        try:
+            frame: AnyOp | None = self._parse(raw)
+        except Exception:
+            frame = None
+        if not (isinstance(frame, PUBLISH_FRAMES) and self._publish_soon(frame)):
+            self._spawn(raw, frame)
+
+    def _spawn(self, raw: str | bytes, frame: AnyOp | None) -> None:
+        task = asyncio.create_task(self._handle(raw, frame))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, raw: str | bytes) -> None:
-        frame: AnyOp | None = None
+    async def _handle(self, raw: str | bytes, frame: AnyOp | None) -> None:
         try:
-            frame = self._parse(raw)
+            if frame is None:
+                frame = self._parse(raw)
             answer = await dispatch(self, frame)
             if answer is not None:
                 await self.send(answer)
         except Exception as exc:
-            if not isinstance(exc, KaizenServerError):
-                log.exception("unhandled error on a ws frame")
-                exc = KaizenServerError("internal error")
             request_id = frame.id if frame else self._peek_id(raw)
-            await self.send(ErrorFrame(id=request_id, error=error_detail(exc)))
+            await self.send(error_frame(request_id, exc))
         finally:
             self._slots.release()
+
+    def _publish_soon(self, frame: PublishFrame) -> bool:
+        """Queue a publish with no task, answered from its commit hook (`_answer`).
+        False, having done nothing, when it must take the task path: the hub cannot
+        queue it now, or the peer is not reading what it is sent (the task path's
+        `send` then waits for the socket, so TCP pushes back on the publisher)."""
+        if self._backed_up():
+            return False
+        ack = functools.partial(self._acked, frame)
+        try:
+            commit = self.svc.hub.publish_soon(self.caller, message_of(frame), ack)
+        except Exception as exc:
+            self._answer(error_frame(frame.id, exc))
+            self._slots.release()
+            return True
+        if commit is None:
+            return False
+        self._pending.add(commit)
+        commit.add_done_callback(functools.partial(self._settled, frame.id))
+        return True
+
+    def _acked(self, frame: PublishFrame, published: Published) -> None:
+        self._answer(publish_reply(frame, published))
+
+    def _settled(self, request_id: str, commit: asyncio.Future[None]) -> None:
+        """A queued publish is done: its ack went out from the commit hook, or its
+        commit failed and the error is answered here."""
+        self._pending.discard(commit)
+        self._slots.release()
+        if commit.cancelled():
+            self._answer(error_frame(request_id, Unavailable("the write was abandoned")))
+        elif (exc := commit.exception()) is not None:
+            self._answer(error_frame(request_id, exc))
+
+    def _answer(self, frame: BaseModel) -> None:
+        """Send a reply without awaiting. While open it is queued among the pushes,
+        so one transport write carries both; while closing it goes straight to the
+        socket, ahead of the close frame that `close` sends once in-flight work is
+        done (a write that commits during shutdown still gets its ack)."""
+        if self.ws.closed:
+            return
+        data = text_frame(encode(frame))
+        if self.state is ConnectionState.OPEN:
+            self.svc.hub.fanout.push(self.peer, data, CONTROL)
+        else:
+            self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
+        """Whole frames straight to the socket, as the hub's flush writes them."""
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _backed_up(self) -> bool:
+        """Whether the peer is behind on reading: its socket buffer past the hub's
+        high-water mark, or its queue of pushes and replies half full."""
+        sink, outbox = self.peer.sink, self.peer.outbox
+        high_water = self.svc.settings.hub_transport_high_water
+        return sink.buffered() > high_water or len(outbox) > outbox.max_bytes // 2
 
     def _parse(self, raw: str | bytes) -> AnyOp:
         limit = self.svc.settings.max_frame_bytes
@@ -224,6 +324,15 @@ class Connection:
         if frame_bytes(raw) <= self.svc.settings.max_frame_bytes:
             return peek_id(raw)
         return leading_id(raw)
+
+
+def error_frame(request_id: str | None, exc: BaseException) -> ErrorFrame:
+    """The error frame answering `exc`; anything but our own errors is logged and
+    answered as an internal error."""
+    if not isinstance(exc, KaizenServerError):
+        log.error("unhandled error on a ws frame", exc_info=exc)
+        exc = KaizenServerError("internal error")
+    return ErrorFrame(id=request_id, error=error_detail(exc))
 
 
 def frame_bytes(raw: str | bytes) -> int:

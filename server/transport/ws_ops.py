@@ -20,6 +20,7 @@ from schemas import (
     EngagementReply,
     GetKnowledgeOp,
     GetLearningOp,
+    KnowledgeDraft,
     KnowledgePageReply,
     KnowledgeReply,
     LearningOp,
@@ -29,6 +30,7 @@ from schemas import (
     PingOp,
     PongReply,
     PopularOp,
+    Published,
     PublishOp,
     PublishReply,
     QueryKnowledgeOp,
@@ -48,6 +50,7 @@ from schemas import (
 )
 from schemas.calls import CallOp
 from server.hub.wsframe import text_frame
+from server.services.hub import discovery_message, solution_message
 from server.transport.stats import collect_stats
 from server.transport.ws_calls import call
 
@@ -92,18 +95,28 @@ async def _learning(conn: "Connection", frame: LearningOp) -> BaseModel:
             return PongReply(id=frame.id)
 
 
-async def _publish(
-    conn: "Connection", frame: PublishOp | ShareSolutionOp | BroadcastDiscoveryOp
-) -> BaseModel:
-    hub, caller = conn.svc.hub, conn.caller
+PublishFrame = PublishOp | ShareSolutionOp | BroadcastDiscoveryOp
+PUBLISH_FRAMES = (PublishOp, ShareSolutionOp, BroadcastDiscoveryOp)
+
+
+def message_of(frame: PublishFrame) -> KnowledgeDraft:
+    """The message a publishing frame asks for (seed 003's three ways to share)."""
     match frame:
         case PublishOp():
-            published = await hub.publish(caller, frame.message)
+            return frame.message
         case ShareSolutionOp():
-            published = await hub.share_solution(caller, frame.solution)
+            return solution_message(frame.solution)
         case BroadcastDiscoveryOp():
-            published = await hub.broadcast_discovery(caller, frame.discovery)
+            return discovery_message(frame.discovery)
+
+
+def publish_reply(frame: PublishFrame, published: Published) -> PublishReply:
     return PublishReply(id=frame.id, op=frame.op, data=published)
+
+
+async def _publish(conn: "Connection", frame: PublishFrame) -> BaseModel:
+    """The task path; most publishes take `Connection`'s path without a task."""
+    return publish_reply(frame, await conn.svc.hub.publish(conn.caller, message_of(frame)))
 
 
 async def _subscription(conn: "Connection", frame: SubscribeOp | UnsubscribeOp) -> BaseModel | None:
