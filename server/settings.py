@@ -275,7 +275,10 @@ class Settings(BaseModel):
         0.0,
         ge=0,
         le=1.0,
-        description="Wait before writing queued pushes, to coalesce more of them per write.",
+        description=(
+            "Wait before writing queued pushes (and the acks of WebSocket publishes, "
+            "which ride with them), to coalesce more of them per write."
+        ),
     )
     hub_prune_interval_s: float = Field(
         10.0, gt=0, description="How often history past its size or age is deleted."

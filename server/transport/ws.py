@@ -7,9 +7,10 @@ error frame and the connection stays open. See docs/protocol.md.
 
 Publishing frames, the hub's hot path, take no task: the reader queues the write
 and the commit hook queues the ack among the connection's pushes, so one transport
-write carries both (`Connection._publish_soon`). Every other frame, and a publish
-that would have to wait (a full write queue, a peer not reading its replies), runs
-in a task of its own.
+write carries both (`Connection._publish_soon`); `hub_write_delay_s`, if set,
+delays these acks as it delays pushes. Every other frame, and a publish that
+cannot be queued at once (a full write queue, a peer not reading its replies, a
+channel not yet in memory or unknown), runs in a task of its own.
 """
 
 import asyncio
@@ -208,8 +209,10 @@ class Connection:
                     await self._refuse(msg.data)
         finally:
             self.svc.hub.detach(self.peer)
-            if self._tasks or self._pending:
-                await asyncio.gather(*self._tasks, *self._pending, return_exceptions=True)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._pending:  # `wait`, unlike `gather`, never cancels a queued write
+                await asyncio.wait(set(self._pending))
             self.state = ConnectionState.CLOSED
 
     async def _admit(self) -> bool:
@@ -267,8 +270,10 @@ class Connection:
         try:
             commit = self.svc.hub.publish_soon(self.caller, message_of(frame), ack)
         except Exception as exc:
-            self._answer(error_frame(frame.id, exc))
-            self._slots.release()
+            try:
+                self._answer(error_frame(frame.id, exc))
+            finally:
+                self._slots.release()
             return True
         if commit is None:
             return False
@@ -281,12 +286,12 @@ class Connection:
 
     def _settled(self, request_id: str, commit: asyncio.Future[None]) -> None:
         """A queued publish is done: its ack went out from the commit hook, or its
-        commit failed and the error is answered here."""
+        commit failed and the error is answered here. Nothing cancels these futures
+        (a cancelled one would say nothing of the write, which may still commit
+        and be acked)."""
         self._pending.discard(commit)
         self._slots.release()
-        if commit.cancelled():
-            self._answer(error_frame(request_id, Unavailable("the write was abandoned")))
-        elif (exc := commit.exception()) is not None:
+        if not commit.cancelled() and (exc := commit.exception()) is not None:
             self._answer(error_frame(request_id, exc))
 
     def _answer(self, frame: BaseModel) -> None:
