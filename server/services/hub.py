@@ -120,7 +120,6 @@ class HubService:
             return None
         self._take_token(caller)
         source = draft.source_agent or caller.agent or "anonymous"
-        rest, created = self._encode(source, draft)
 
         def committed(record: MessageRecord) -> None:
             try:
@@ -128,21 +127,27 @@ class HubService:
             finally:  # committed is committed: the publisher hears of it regardless
                 on_published(self._published(channel, record))
 
-        return self.store.append_soon(
-            lambda knowledge_id: self._number(channel, draft, source, knowledge_id, rest, created),
-            committed,
-        )
+        return self.store.append_soon(self._numbering(channel, source, draft), committed)
 
     async def _publish(self, tenant: str, source: str, draft: KnowledgeDraft) -> Published:
         channel = await self.channels.get(
             tenant, draft.channel or channel_for(draft.knowledge_type)
         )
-        rest, created = self._encode(source, draft)
         record = await self.store.append(
-            lambda knowledge_id: self._number(channel, draft, source, knowledge_id, rest, created),
+            self._numbering(channel, source, draft),
             lambda committed: self._committed(channel, committed),
         )
         return self._published(channel, record)
+
+    def _numbering(
+        self, channel: Channel, source: str, draft: KnowledgeDraft
+    ) -> Callable[[int], MessageRecord]:
+        """Encode the message now (raising if it is too large); number it when its
+        write takes its place in the queue."""
+        rest, created = self._encode(source, draft)
+        return lambda knowledge_id: self._number(
+            channel, draft, source, knowledge_id, rest, created
+        )
 
     def _published(self, channel: Channel, record: MessageRecord) -> Published:
         self.published += 1

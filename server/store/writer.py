@@ -188,9 +188,8 @@ class Writer:
         """`submit_built` without waiting: queue the write now and return the future
         its commit resolves (after `on_commit` ran). Raises Unavailable unless
         `has_room()`. Cancelling the future does not withdraw the write."""
-        if not self.has_room():
+        if self.state is not WriterState.RUNNING or not self._room.try_take():
             raise Unavailable("the write queue is full or the server is shutting down")
-        self._room.try_take()
         return self._enqueue(build)
 
     def _enqueue(self, build: Callable[[], Built]) -> asyncio.Future[None]:

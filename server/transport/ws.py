@@ -78,8 +78,10 @@ class WsSink:
         self._slow = False
 
     def write(self, data: bytes) -> None:
-        if self._transport is not None:
-            self._transport.write(data)
+        """Whole frames to the socket; nothing once it is closing (or for no bytes)."""
+        t = self._transport
+        if data and t is not None and not t.is_closing():
+            t.write(data)
 
     def buffered(self) -> int:
         return self._transport.get_write_buffer_size() if self._transport else 0
@@ -169,7 +171,7 @@ class Connection:
         self.state = ConnectionState.CLOSING
         queued = self.peer.outbox.take()
         if code != CLOSE_SLOW_CONSUMER:
-            self._write_now(queued)
+            self.peer.sink.write(queued)
         if in_flight := self._tasks | self._pending:
             await asyncio.wait(in_flight, timeout=grace_s)
         await self.ws.close(code=code, message=message)
@@ -305,12 +307,7 @@ class Connection:
         if self.state is ConnectionState.OPEN:
             self.svc.hub.fanout.push(self.peer, data, CONTROL)
         else:
-            self._write_now(data)
-
-    def _write_now(self, data: bytes) -> None:
-        """Whole frames straight to the socket, as the hub's flush writes them."""
-        if data and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+            self.peer.sink.write(data)
 
     def _backed_up(self) -> bool:
         """Whether the peer is behind on reading: its socket buffer past the hub's
