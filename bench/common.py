@@ -28,14 +28,15 @@ class LocalServer:
             await self.proc.wait()
 
 
-async def start_server(*flags: str) -> LocalServer:
-    """A fresh Kaizen in a temporary data dir, as `kaizen serve` runs it."""
+async def start_server(*flags: str, command: tuple[str, ...] = ("server", "serve")) -> LocalServer:
+    """A fresh Kaizen in a temporary data dir, as `kaizen serve` runs it (or
+    another `python -m` command that takes --data-dir and --port and prints
+    "listening on URL", as bench/floor_hub.py does)."""
     data = tempfile.mkdtemp(prefix="kaizen-bench-")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "server",
-        "serve",
+        *command,
         "--data-dir",
         data,
         "--port",
@@ -104,7 +105,10 @@ def machine() -> dict[str, Any]:
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
+
+    def line(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))
+
     return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
 
 

@@ -93,11 +93,13 @@ IDLE_COLUMNS = ["system", "connections", "rss_before_mb", "rss_after_mb", "kb_pe
 @dataclass(frozen=True)
 class System:
     name: str
-    """"kaizen" or "redis"."""
+    """"kaizen" or "redis", or a peer's name in bench.fanout_floor."""
     host: str
     port: int
     pid: int | None
     token: str | None = None
+    protocol: str = "kaizen"
+    """What its clients speak: "kaizen" (/ws) or "redis" (RESP)."""
 
 
 # -- publishers ------------------------------------------------------------------
@@ -207,7 +209,7 @@ class RedisPublisher(_Pipelined):
 
 
 async def open_publisher(system: System, channel: str) -> Publisher:
-    if system.name == "kaizen":
+    if system.protocol == "kaizen":
         return await KaizenPublisher.open(system, channel)
     return await RedisPublisher.open(system, channel)
 
@@ -289,7 +291,7 @@ async def spawn_workers(
     workers = Workers([], [])
     for share in split(connections, min(processes, connections)):
         spec = WorkerSpec(
-            system.name, system.host, system.port, channel, share, sampled, system.token
+            system.protocol, system.host, system.port, channel, share, sampled, system.token
         )
         ours, theirs = ctx.Pipe()
         proc = ctx.Process(target=subscriber_process, args=(spec, theirs), daemon=True)
@@ -475,12 +477,13 @@ async def redis_system(address: str) -> System:
     info = await conn.request(b"INFO", b"server")
     conn.close()
     match = re.search(rb"process_id:(\d+)", info if isinstance(info, bytes) else b"")
-    return System("redis", host, int(port), int(match.group(1)) if match else None)
+    pid = int(match.group(1)) if match else None
+    return System("redis", host, int(port), pid, protocol="redis")
 
 
-def kaizen_system(url: str, pid: int | None, token: str | None) -> System:
+def kaizen_system(url: str, pid: int | None, token: str | None, name: str = "kaizen") -> System:
     parts = urlsplit(url)
-    return System("kaizen", parts.hostname or "127.0.0.1", parts.port or 80, pid, token)
+    return System(name, parts.hostname or "127.0.0.1", parts.port or 80, pid, token)
 
 
 async def one_round(chosen: list[System], args: argparse.Namespace) -> list[Row]:
@@ -525,16 +528,17 @@ def median_rows(
     return out
 
 
-def ratios(rows: list[Row]) -> list[Row]:
-    """Kaizen over Redis, for each (subscribers, size) both ran."""
+def ratios(rows: list[Row], of: str = "kaizen") -> list[Row]:
+    """System `of` over Redis, for each (subscribers, size) both ran."""
     by_key = {(r["system"], r["subscribers"], r["size"]): r for r in rows}
     out = []
     for (name, subs, size), k in by_key.items():
         r = by_key.get(("redis", subs, size))
-        if name != "kaizen" or r is None:
+        if name != of or r is None:
             continue
         out.append(
             {
+                "system": name,
                 "subscribers": subs,
                 "size": size,
                 "per_server_cpu_s": _ratio(k["per_server_cpu_s"], r["per_server_cpu_s"]),

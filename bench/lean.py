@@ -493,7 +493,7 @@ async def open_resp(
 @dataclass(frozen=True)
 class WorkerSpec:
     system: str
-    """"kaizen" or "redis"."""
+    """The protocol: "kaizen" or "redis"."""
     host: str
     port: int
     channel: str
