@@ -61,18 +61,28 @@ class Outbox:
 
     def push(self, frame: bytes, rank: int) -> Verdict:
         """Queue `frame`, making room by dropping lower-ranked frames if needed."""
-        size = len(frame)
-        if rank < CONTROL and self.queued_bytes + size > self.max_bytes:
+        if not self.offer(frame, rank):
+            size = len(frame)
             evictable = sum(self._rank_bytes[:rank])
             if self.queued_bytes - evictable + size > self.max_bytes:
                 return self._drop()  # evicting would not make room: keep what is queued
             while self.queued_bytes + size > self.max_bytes:
                 self._evict_below(rank)
+            self.offer(frame, rank)
+        return Verdict.OVERFLOW if self._strikes > self.max_drops else Verdict.QUEUED
+
+    def offer(self, frame: bytes, rank: int) -> bool:
+        """Queue `frame` if it fits as things are (CONTROL always does); False,
+        having done nothing, when room must be made first (`push`). The fan-out's
+        fast path: one call per delivery, nothing dropped, so no verdict to give."""
+        size = len(frame)
+        if self.queued_bytes + size > self.max_bytes and rank < CONTROL:
+            return False
         self._frames.append(frame)
         self._ranks.append(rank)
         self._rank_bytes[rank] += size
         self.queued_bytes += size
-        return Verdict.OVERFLOW if self._strikes > self.max_drops else Verdict.QUEUED
+        return True
 
     def take(self) -> bytes:
         """Everything queued, in order, as one buffer (a `lagged` frame first if
