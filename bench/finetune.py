@@ -57,14 +57,14 @@ async def load(http: aiohttp.ClientSession, rate: int, seconds: float) -> int:
 
 async def lag(http: aiohttp.ClientSession) -> dict[str, float]:
     async with http.get("/stats") as resp:
-        stats = orjson.loads(await resp.read())
+        stats: dict[str, dict[str, float]] = orjson.loads(await resp.read())
     return stats["loop_lag"]
 
 
 async def job_until(http: aiohttp.ClientSession, job_id: int, states: set[str]) -> dict[str, Any]:
     while True:
         async with http.get(f"/jobs/{job_id}") as resp:
-            job = orjson.loads(await resp.read())
+            job: dict[str, Any] = orjson.loads(await resp.read())
         if job["state"] in states:
             return job
         await asyncio.sleep(0.05)

@@ -142,7 +142,7 @@ async def main() -> None:
     accuracy = accuracy_at(1, args.sessions, StreamParams())
     columns = ["noise_rate", "sessions", "learned", "top3", "top3_prefix_only", "top1"]
     print(table([accuracy], [*columns, "top3_no_marks", "baseline_top3"]))
-    path = write_results(
+    written = write_results(
         "workflows",
         {
             "batch": args.batch,
@@ -152,7 +152,7 @@ async def main() -> None:
             "accuracy": accuracy,
         },
     )
-    print(f"wrote {path}")
+    print(f"wrote {written}")
 
 
 if __name__ == "__main__":

@@ -356,5 +356,5 @@ def test_scores_are_exactly_the_documented_formulas(
 )
 def test_a_routine_scores_exactly_the_documented_formulas(probe: Observation) -> None:
     p = {"familiarity": 3.0, "min_history": 20.0, "z_floor": 2.0, "z_span": 2.0}
-    model = trained(**p)
+    model = feed(BehaviourModel(SMALL, **p), routine(30, at=0.0))
     assert model.score(probe, 0.0) == reference_rarity(model.to_state(), probe, 0.0, p)

@@ -74,6 +74,7 @@ async def test_a_timestamp_without_a_zone_is_utc(kz: KaizenClient) -> None:
     async with kz.http.post("/interactions", data=body) as resp:
         new_id = (await resp.json())["ids"][0]
     stored = await kz.get_interaction(new_id)
+    assert stored.timestamp is not None
     assert stored.timestamp.isoformat() == "2026-01-02T03:04:05+00:00"
 
 

@@ -87,7 +87,7 @@ def test_failure_pattern_claims_the_failure_rate() -> None:
 
 def test_error_recovery_is_mined_from_the_failed_step_and_what_fixed_it() -> None:
     steps = ("RUN_TESTS", "INSTALL_PACKAGE", "RUN_TESTS")
-    results = [
+    results: list[dict[str, Any]] = [
         {"success": False, "error": "ModuleNotFoundError: No module named 'pandas'"},
         {"success": True},
         {"success": True},
@@ -136,8 +136,9 @@ def test_confidence_rises_with_evidence_and_reaches_high_within_the_window() -> 
     levels = []
     for day in range(10):
         at = NOW + day * DAY
-        (learning,) = of(fold(m, [row(at=at)], now=at), LearningType.SUCCESS_PATTERN) or [None]
-        levels.append(learning.confidence if learning else 0.0)
+        drafts = of(fold(m, [row(at=at)], now=at), LearningType.SUCCESS_PATTERN)
+        assert len(drafts) <= 1
+        levels.append(drafts[0].confidence if drafts else 0.0)
     assert levels == sorted(levels) and levels[-1] >= 0.6
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from client import Interaction, KaizenClient, LearningType
 from schemas import ScoredLearning
+from schemas.strategy import TaskAnalysis
 from schemas.system import Stats
 from server.learning.confidence import wilson_lower_bound
 from server.learning.miner import MinerParams
@@ -70,7 +71,7 @@ async def test_strategy_reads_the_miner_in_its_process(pkz: KaizenClient) -> Non
             ]
         )
 
-    async def placed() -> object:
+    async def placed() -> TaskAnalysis | None:
         found = await pkz.analyze_task("Fix the failing login test")
         return found if found.cluster_id is not None else None
 

@@ -1,5 +1,7 @@
 """Action signatures: the sequence of action types a pattern is keyed on."""
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -7,7 +9,7 @@ from server.learning.signature import MAX_STEPS, action_signature, render
 
 
 def test_types_are_read_from_the_first_key_present() -> None:
-    actions = [
+    actions: list[dict[str, Any]] = [
         {"type": "create_file"},
         {"tool": "Run"},
         {"x": 1},

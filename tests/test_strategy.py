@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from client import KaizenClient
+from client import Interaction, KaizenClient
 from client.errors import BadRequestError, ConflictError, NotFoundError
+from schemas import ScoredLearning
 from schemas.performance import ExecutionRecord, Priority, RecommendationType, Verdict
-from schemas.strategy import Complexity, ExecutionStrategy
+from schemas.strategy import Complexity, ExecutionStrategy, TaskAnalysis
 from server.runner import KaizenServer
 from tests.conftest import eventually, interaction, running
 from tests.refusals import assert_refused
@@ -36,12 +37,14 @@ async def test_similar_tasks_suggest_agents_and_estimate_duration(kz: KaizenClie
         task = tasks[n % 2]
         await kz.record_interactions(
             [
-                interaction(task, agent_type="debug", completion_time=40.0 + n),
-                interaction(task, agent_type="code", success=False, completion_time=90.0),
+                Interaction(**interaction(task, agent_type="debug", completion_time=40.0 + n)),
+                Interaction(
+                    **interaction(task, agent_type="code", success=False, completion_time=90.0)
+                ),
             ]
         )
 
-    async def placed() -> object:
+    async def placed() -> TaskAnalysis | None:
         found = await kz.analyze_task("The login test fails, fix it")
         return found if found.cluster_id is not None else None
 
@@ -94,7 +97,7 @@ async def test_outcomes_become_task_strategy_learnings(kz: KaizenClient) -> None
             chosen.strategy_id, task_id=chosen.task_id, success=True, actual_duration=12.0
         )
 
-    async def learned() -> object:
+    async def learned() -> list[ScoredLearning]:
         found = await kz.get_learnings_by_type("TASK_STRATEGY")
         return [x for x in found if x.agent_type == "strategy"]
 

@@ -12,6 +12,7 @@ from client import (
     NotFoundError,
     PermissionDeniedError,
 )
+from schemas import LearningsQuery
 from server.errors import ConfigError
 from server.runner import KaizenServer
 from tests.conftest import eventually, interaction, running, settings_for
@@ -40,9 +41,7 @@ async def test_tenant_a_never_sees_tenant_b(tenants: Tenants) -> None:
         assert (await b.socket.learnings(_query())).items == []
 
 
-def _query():  # type: ignore[no-untyped-def]
-    from schemas import LearningsQuery
-
+def _query() -> LearningsQuery:
     return LearningsQuery()
 
 

@@ -73,14 +73,17 @@ async def test_promotions_reach_vllm_under_new_names(tmp_path: Path, tiny_model:
             second = await finished(kz, (await kz.fine_tune()).id)
             assert first.state is second.state is JobState.SUCCEEDED
             assert first.result is not None and second.result is not None
+            old, new = first.result.version, second.result.version
             if not first.result.promoted:
-                await kz.promote_model(first.result.version)
-            names = lambda: {b["lora_name"] for kind, b in calls if kind == "load"}  # noqa: E731
-            await eventually(lambda: _true("kaizen-" + first.result.version in names()))
-            await kz.promote_model(second.result.version)
-            await eventually(lambda: _true("kaizen-" + second.result.version in names()))
-            unloaded = lambda: {b["lora_name"] for kind, b in calls if kind == "unload"}  # noqa: E731
-            await eventually(lambda: _true("kaizen-" + first.result.version in unloaded()))
+                await kz.promote_model(old)
+
+            def adapters(kind: str) -> set[str]:
+                return {body["lora_name"] for k, body in calls if k == kind}
+
+            await eventually(lambda: _true("kaizen-" + old in adapters("load")))
+            await kz.promote_model(new)
+            await eventually(lambda: _true("kaizen-" + new in adapters("load")))
+            await eventually(lambda: _true("kaizen-" + old in adapters("unload")))
     finally:
         if follower is not None:
             follower.cancel()

@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -156,7 +156,7 @@ class JobRun:
         Safe to cancel: only this wait ends; the job goes on."""
         return await asyncio.shield(self._outcome)
 
-    async def events(self) -> AsyncIterator[Progress]:
+    async def events(self) -> AsyncGenerator[Progress, None]:
         """Every progress report, from the first (also those sent before this call),
         ending when the job ends, however it ends. Safe to cancel (or to stop
         iterating): the job goes on; several iterators may run at once."""
