@@ -9,24 +9,31 @@ This bench shows where that cost comes from. Each round runs, phase by phase on
 the same minutes of the machine (bench.fanout's harness and clients):
 
 - `kaizen@I`: `kaizen serve` as bench.fanout starts it, with
-  `--write-commit-interval-s I`, for each I in --intervals;
+  `--write-commit-interval-s I`, for each I in --intervals, keeping all history
+  as the floor does (no pruning in the windows);
 - `floor-sqlite@I`: bench/floor_hub.py, the least a Python server on aiohttp can
   do while storing each message (Kaizen's table and FTS row, WAL, FULL sync)
   before delivering it, with the same commit pacing I;
-- `floor-memory`: the same server storing nothing;
+- `floor-raw@I` (first I only): the same on a bare asyncio Protocol, no aiohttp;
+- `floor-memory`: the floor storing nothing;
 - `redis`: Redis pub/sub on --redis.
 
 Reported per system: deliveries per server CPU-s, its ratio to Redis within each
-round (median and range), server CPU µs per publish, p50/p99. Writes
+round (median and range), server CPU µs per publish, rows per commit (from
+`/stats`, where the server has it; 2 a publish), CPU while idle (measured once, before the
+rounds, and not taken off the windows), p50/p99. Writes
 bench/results/fanout_floor.json.
 """
 
 import argparse
+import asyncio
 from typing import Any
 
+import aiohttp
+import orjson
 import uvloop
 
-from bench.common import LocalServer, start_server, table, write_results
+from bench.common import LocalServer, cpu_seconds, start_server, table, write_results
 from bench.fanout import (
     KAIZEN_FLAGS,
     Row,
@@ -40,6 +47,10 @@ from bench.fanout import (
 from bench.lean import raise_fd_limit
 
 FLOOR = ("bench.floor_hub",)
+KEEP_ALL = ("--hub-history-size", str(10**12))
+"""The floor keeps every message, so Kaizen does too here: otherwise its pruner
+(10,000 a channel by default, every 10 s) deletes rows in its windows only."""
+IDLE_S = 5.0
 COLUMNS = [
     "system",
     "per_server_cpu_s",
@@ -47,6 +58,8 @@ COLUMNS = [
     "over_redis_low",
     "over_redis_high",
     "cpu_us_per_publish",
+    "rows_per_commit",
+    "idle_cpu_pct",
     "p50_ms",
     "p99_ms",
 ]
@@ -58,25 +71,64 @@ async def start_systems(args: argparse.Namespace) -> tuple[list[System], list[Lo
     for interval in args.intervals:
         pace = ("--write-commit-interval-s", str(interval))
         tag = f"@{interval * 1000:g}ms"
-        started.append((f"kaizen{tag}", await start_server(*KAIZEN_FLAGS, *pace)))
+        started.append((f"kaizen{tag}", await start_server(*KAIZEN_FLAGS, *KEEP_ALL, *pace)))
         sqlite = ("--store", "sqlite", "--commit-interval-s", str(interval))
         started.append((f"floor-sqlite{tag}", await start_server(*sqlite, command=FLOOR)))
+        if interval == args.intervals[0]:
+            raw = await start_server(*sqlite, "--transport", "raw", command=FLOOR)
+            started.append((f"floor-raw{tag}", raw))
     started.append(("floor-memory", await start_server("--store", "memory", command=FLOOR)))
     systems = [kaizen_system(s.url, s.pid, None, name) for name, s in started]
     return [*systems, await redis_system(args.redis)], [s for _, s in started]
 
 
+async def idle_cpu_pct(systems: list[System]) -> dict[str, float]:
+    """Each server's CPU while nobody is connected: its timers and background
+    tasks, which its windows pay for too (not taken off them)."""
+    before = {s.name: cpu_seconds(s.pid) for s in systems}
+    await asyncio.sleep(IDLE_S)
+    return {s.name: 100 * (cpu_seconds(s.pid) - before[s.name]) / IDLE_S for s in systems}
+
+
+async def writer_counts(http: aiohttp.ClientSession, system: System) -> tuple[int, int] | None:
+    """(commits, rows written) so far from a server's `/stats`, when it has them."""
+    try:
+        async with http.get(f"http://{system.host}:{system.port}/stats") as resp:
+            writer = orjson.loads(await resp.read())["writer"]
+        return int(writer["batches"]), int(writer["writes"])
+    except (aiohttp.ClientError, ValueError, KeyError, TypeError):
+        return None
+
+
 async def one_round(systems: list[System], args: argparse.Namespace) -> list[Row]:
+    """Every system once. Pushes are padded to the size the first system's had
+    on the wire (offsets grow a digit now and then; the size does not follow)."""
     rows: list[Row] = []
-    wire = args.size
-    for system in systems:
-        print(f"{system.name}: {args.subscribers} subscribers, {args.size} B, {args.rate} msg/s")
-        rows.append(await fanout_phase(system, args.subscribers, args.size, args.rate, args, wire))
-        seen = rows[-1]["wire_bytes"]
-        wire = max(wire, round(seen) if seen == seen else args.size)  # NaN: none seen
-    for r in rows:
-        r["cpu_us_per_publish"] = 1e6 * r["server_cpu_s"] / r["acked"] if r["acked"] else None
+    wire = None
+    async with aiohttp.ClientSession() as http:
+        for system in systems:
+            print(
+                f"{system.name}: {args.subscribers} subscribers, {args.size} B, {args.rate} msg/s"
+            )
+            before = await writer_counts(http, system)
+            row = await fanout_phase(system, args.subscribers, args.size, args.rate, args, wire)
+            after = await writer_counts(http, system)
+            rows.append({**row, **per_publish(row, before, after)})
+            seen = row["wire_bytes"]
+            wire = wire or (round(seen) if seen == seen else args.size)  # NaN: none seen
     return rows
+
+
+def per_publish(
+    row: Row, before: tuple[int, int] | None, after: tuple[int, int] | None
+) -> dict[str, float | None]:
+    """Server CPU per acked publish in the window, and rows per commit over the
+    whole phase (calibration and warm-up too) where the server counts them: a
+    publish writes 2 rows (the message, its FTS row)."""
+    cpu = 1e6 * row["server_cpu_s"] / row["acked"] if row["acked"] else None
+    commits = after[0] - before[0] if before and after else 0
+    per_commit = (after[1] - before[1]) / commits if before and after and commits else None
+    return {"cpu_us_per_publish": cpu, "rows_per_commit": per_commit}
 
 
 def summary(rounds: list[list[Row]]) -> list[Row]:
@@ -88,11 +140,16 @@ def summary(rounds: list[list[Row]]) -> list[Row]:
         if over:
             r["over_redis"] = over[len(over) // 2]
             r["over_redis_low"], r["over_redis_high"] = over[0], over[-1]
-        cpu = sorted(
-            q["cpu_us_per_publish"] for rnd in rounds for q in rnd if q["system"] == r["system"]
-        )
-        r["cpu_us_per_publish"] = cpu[len(cpu) // 2]
+        for name in ("cpu_us_per_publish", "rows_per_commit"):
+            r[name] = median(
+                [q.get(name) for rnd in rounds for q in rnd if q["system"] == r["system"]]
+            )
     return rows
+
+
+def median(values: list[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None)
+    return known[len(known) // 2] if known else None
 
 
 async def main() -> None:
@@ -101,13 +158,14 @@ async def main() -> None:
     systems, started = await start_systems(args)
     rounds: list[list[Row]] = []
     try:
+        idle = await idle_cpu_pct(systems)
         for n in range(args.rounds):
             print(f"round {n + 1} of {args.rounds}")
             rounds.append(await one_round(systems, args))
     finally:
         for server in started:
             await server.stop()
-    rows = summary(rounds)
+    rows = [{**r, "idle_cpu_pct": idle.get(r["system"])} for r in summary(rounds)]
     print()
     print(table(rows, COLUMNS))
     payload: dict[str, Any] = {"settings": vars(args), "rounds": rounds, "rows": rows}

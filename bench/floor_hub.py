@@ -27,11 +27,13 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import os
 import queue
 import sqlite3
 import tempfile
 import threading
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +50,7 @@ WS_GUID = b"258EAFA5-E914-47A3-95CA-C5AB0DC11B65"
 HELLO = orjson.dumps({"type": "hello"})
 INSERT_ROW = (
     "INSERT INTO knowledge (tenant, channel, seq, rank, kind, source_agent, tags, "
-    "created_at, body) VALUES ('default', ?, ?, 1, ?, '', '[]', ?, ?)"
+    "created_at, body) VALUES ('default', ?, ?, 1, ?, '', '', ?, ?)"
 )
 INSERT_FTS = (
     "INSERT INTO knowledge_fts (rowid, title, content, tags) VALUES (last_insert_rowid(), ?, ?, '')"
@@ -92,12 +94,18 @@ def client_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
     return frames, i
 
 
-def upgrade_reply(request: bytes) -> bytes:
+def upgrade_reply(request: bytes) -> bytes | None:
+    """The 101 answer to a WebSocket upgrade (RFC 6455 §4.2.2); None without a key."""
     key = next(
-        line.split(b":", 1)[1].strip()
-        for line in request.split(b"\r\n")
-        if line.lower().startswith(b"sec-websocket-key:")
+        (
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        ),
+        None,
     )
+    if key is None:
+        return None
     accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -117,6 +125,7 @@ class Hub:
         self.seqs: dict[bytes, int] = defaultdict(int)
         self.pending: list[Queued] = []
         self.store = store
+        self.writer: SqliteWriter | None = None
 
     def publish(self, peer: "Peer", rid: Any, message: dict[str, Any]) -> None:
         channel = message["channel"].encode()
@@ -158,9 +167,14 @@ class SqliteWriter:
         self, path: Path, deliver: Callable[[list[Queued]], None], interval_s: float
     ) -> None:
         self.interval_s = interval_s
+        self.commits = self.rows = 0
+        """Commits and rows written (a message and its FTS row: 2 a publish), as
+        Kaizen's writer counts them; read on the loop while this thread counts."""
         self.loop = asyncio.get_running_loop()
         self.deliver = deliver
         self.queue: queue.SimpleQueue[tuple[Queued, dict[str, Any]]] = queue.SimpleQueue()
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # offsets restart at 1: keep nothing from a last run
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -172,6 +186,15 @@ class SqliteWriter:
         self.queue.put((item, row))
 
     def run(self) -> None:
+        """Commit until a commit fails; then say why and end the process (a bench
+        must not wait out its ack timeouts behind a dead writer)."""
+        try:
+            self.commit_forever()
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+
+    def commit_forever(self) -> None:
         """Like Kaizen's writer: a write to an idle writer commits at once; later
         ones wait until `interval_s` after the last commit began, to share one."""
         last = 0.0
@@ -182,6 +205,8 @@ class SqliteWriter:
                 taken.append(self.queue.get_nowait())
             last = time.monotonic()
             self.commit([row for _, row in taken])
+            self.commits += 1
+            self.rows += 2 * len(taken)
             self.loop.call_soon_threadsafe(self.deliver, [item for item, _ in taken])
 
     def commit(self, rows: list[dict[str, Any]]) -> None:
@@ -240,12 +265,19 @@ class RawPeer(Peer, asyncio.Protocol):
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 return
-            self.write(upgrade_reply(bytes(self.buf[:end])) + server_frame(HELLO))
+            reply = upgrade_reply(bytes(self.buf[:end]))
+            if reply is None and self.transport is not None:
+                self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                self.transport.close()
+                return
+            self.write((reply or b"") + server_frame(HELLO))
             del self.buf[: end + 4]
             self.upgraded = True
         frames, used = client_frames(self.buf)
         del self.buf[:used]
         for opcode, payload in frames:
+            if self.transport is None or self.transport.is_closing():
+                return  # nothing after a close frame
             self.frame(opcode, payload)
 
     def frame(self, opcode: int, payload: bytes) -> None:
@@ -278,6 +310,14 @@ async def aiohttp_peer(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def stats(request: web.Request) -> web.Response:
+    """Commits and rows so far, in the shape of Kaizen's `/stats` writer section
+    (whose `writes` counts rows)."""
+    writer = request.app[HUB].writer
+    counts = {"batches": writer.commits, "writes": writer.rows} if writer else {}
+    return web.Response(body=orjson.dumps({"writer": counts}), content_type="application/json")
+
+
 async def listen(args: argparse.Namespace, hub: Hub) -> asyncio.AbstractServer | web.AppRunner:
     """Serve on the chosen transport; returns what holds the listening socket."""
     if args.transport == "raw":
@@ -288,6 +328,7 @@ async def listen(args: argparse.Namespace, hub: Hub) -> asyncio.AbstractServer |
     app = web.Application()
     app[HUB] = hub
     app.router.add_get("/ws", aiohttp_peer)
+    app.router.add_get("/stats", stats)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, backlog=1024)
@@ -300,7 +341,8 @@ async def serve(args: argparse.Namespace) -> None:
     hub = Hub(None)
     if args.store == "sqlite":
         data = Path(args.data_dir or tempfile.mkdtemp(prefix="kaizen-floor-"))
-        hub.store = SqliteWriter(data / "floor.sqlite3", hub.deliver, args.commit_interval_s).submit
+        hub.writer = SqliteWriter(data / "floor.sqlite3", hub.deliver, args.commit_interval_s)
+        hub.store = hub.writer.submit
     await listen(args, hub)
     await asyncio.Event().wait()
 
