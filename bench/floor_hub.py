@@ -43,6 +43,8 @@ import orjson
 import uvloop
 from aiohttp import WSMsgType, web
 
+from bench.lean import mask
+from server.hub.wsframe import text_frame
 from server.store.migrations import MIGRATIONS
 
 WS_GUID = b"258EAFA5-E914-47A3-95CA-C5AB0DC11B65"
@@ -57,28 +59,10 @@ INSERT_FTS = (
 )
 
 
-def server_frame(payload: bytes) -> bytes:
-    """One final, unmasked text frame (RFC 6455 §5.2)."""
-    n = len(payload)
-    if n < 126:
-        return bytes([0x81, n]) + payload
-    if n < 1 << 16:
-        return bytes([0x81, 126]) + n.to_bytes(2, "big") + payload
-    return bytes([0x81, 127]) + n.to_bytes(8, "big") + payload
-
-
-def unmask(payload: bytes, key: bytes) -> bytes:
-    """Client frames are masked with a 4-byte key (RFC 6455 §5.3), XORed as one int."""
-    n = len(payload)
-    repeated = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(
-        n, "little"
-    )
-
-
 def client_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
     """The complete (opcode, payload) frames at the start of `buf`, and the bytes
-    they take. Clients always mask, so a 4-byte key follows the length."""
+    they take. Clients always mask, so a 4-byte key follows the length; XOR with
+    it again unmasks (RFC 6455 §5.3)."""
     frames, i, n = [], 0, len(buf)
     while n - i >= 6:
         length, start = buf[i + 1] & 0x7F, i + 2
@@ -89,7 +73,7 @@ def client_frames(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
         if start + 4 + length > n:
             break
         key = bytes(buf[start : start + 4])
-        frames.append((buf[i] & 0x0F, unmask(bytes(buf[start + 4 : start + 4 + length]), key)))
+        frames.append((buf[i] & 0x0F, mask(bytes(buf[start + 4 : start + 4 + length]), key)))
         i = start + 4 + length
     return frames, i
 
@@ -134,7 +118,7 @@ class Hub:
             {"type": "push", "channel": message["channel"], "offset": seq, "data": message}
         )
         ack = orjson.dumps({"type": "reply", "op": "publish", "id": rid, "offset": seq})
-        item = (peer, server_frame(ack), channel, server_frame(push))
+        item = (peer, text_frame(ack), channel, text_frame(push))
         if self.store is not None:
             self.store(item, {"seq": seq, "message": message})
         else:
@@ -240,7 +224,7 @@ class Peer:
             return
         if op == "subscribe":
             self.hub.channels[frame["channel"].encode()].add(self)
-        self.write(server_frame(orjson.dumps({"type": "reply", "op": op, "id": rid})))
+        self.write(text_frame(orjson.dumps({"type": "reply", "op": op, "id": rid})))
 
     def gone(self) -> None:
         for peers in self.hub.channels.values():
@@ -270,7 +254,7 @@ class RawPeer(Peer, asyncio.Protocol):
                 self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
                 self.transport.close()
                 return
-            self.write((reply or b"") + server_frame(HELLO))
+            self.write((reply or b"") + text_frame(HELLO))
             del self.buf[: end + 4]
             self.upgraded = True
         frames, used = client_frames(self.buf)
@@ -300,7 +284,7 @@ async def aiohttp_peer(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     peer = Peer(request.app[HUB])
     peer.transport = cast(asyncio.Transport, request.transport)
-    peer.write(server_frame(HELLO))
+    peer.write(text_frame(HELLO))
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:

@@ -42,10 +42,10 @@ class Fanout:
         for peer in live:
             if not peer.outbox.offer(frame, rank):
                 self.push(peer, frame, rank)
-        self._dirty.update(live)
         self.stats.delivered += len(live)
-        if self._flush_at is None and live:
-            self._schedule(self._delay)
+        if live:
+            self._dirty.update(live)
+            self._flush_soon()
 
     def push(self, peer: Peer, frame: bytes, rank: int) -> None:
         """Queue one frame for one connection and make sure a flush will come."""
@@ -54,6 +54,10 @@ class Fanout:
         if peer.outbox.dropped != before:
             self._account(peer, verdict, peer.outbox.dropped - before)
         self._dirty.add(peer)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Make sure a flush will come (one for however many pushes meanwhile)."""
         if self._flush_at is None:
             self._schedule(self._delay)
 
