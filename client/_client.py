@@ -130,8 +130,16 @@ class KaizenClient(
         metadata: dict[str, Any] | None = None,
         timestamp: datetime | None = None,
         session_id: str | None = None,
+        volatile_fields: Sequence[str] = (),
+        offered_learnings: Sequence[int] = (),
+        applied_learnings: Sequence[int] = (),
     ) -> int:
-        """Record one interaction (seed 003's record_interaction); returns its id once stored."""
+        """Record one interaction (seed 003's record_interaction); returns its id once
+        stored. Each action is a dict with its type and its arguments in fields of
+        their own (`{"type": "take", "object": "red apple"}`); `volatile_fields` names
+        fields that say how a step went rather than what it did, beyond the default
+        list (docs/protocol.md). `offered_learnings` and `applied_learnings` are the
+        ids of the learnings this attempt was offered and followed."""
         item = local(
             Interaction,
             agent_type=agent_type,
@@ -145,6 +153,9 @@ class KaizenClient(
             metadata=metadata or {},
             timestamp=timestamp,
             session_id=session_id,
+            volatile_fields=list(volatile_fields),
+            offered_learnings=list(offered_learnings),
+            applied_learnings=list(applied_learnings),
         )
         return (await self.record_interactions([item]))[0]
 

@@ -83,6 +83,7 @@ from schemas.interactions import (
     StoredInteraction,
 )
 from schemas.learnings import (
+    Effect,
     Gain,
     Learning,
     LearningsQuery,
@@ -126,6 +127,7 @@ __all__ = [
     "CreateChannelOp",
     "DeleteChannelOp",
     "DiscoveryDraft",
+    "Effect",
     "Endorsement",
     "Engagement",
     "EngagementReply",

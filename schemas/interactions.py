@@ -29,6 +29,7 @@ JsonObjects = Annotated[
 """A list of JSON objects, checked shallowly: pydantic's `list[dict[str, Any]]`
 copies every object and cost a third of ingest validation (bench/ingest.py)."""
 JsonObject = Annotated[Any, AfterValidator(_object), WithJsonSchema({"type": "object"})]
+FieldName = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class Interaction(Strict):
@@ -45,6 +46,21 @@ class Interaction(Strict):
         default=None, strict=False, description="When it happened (ISO 8601); now if absent."
     )
     session_id: str | None = Field(default=None, min_length=1, max_length=128)
+    volatile_fields: list[FieldName] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Action fields that do not identify the action (added to the default list).",
+    )
+    offered_learnings: list[int] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Ids of the learnings the agent was offered for this attempt.",
+    )
+    applied_learnings: list[int] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Ids of the learnings the agent followed in this attempt.",
+    )
 
 
 class InteractionBatch(Strict):

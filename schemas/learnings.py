@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,20 @@ class Gain(BaseModel):
     baseline: float = Field(description="Mean of the metric with the peers' actions.")
 
 
+class Effect(BaseModel):
+    """What following the learning did: the success rate of attempts that applied
+    it against that of similar attempts that did not (offered and not applied, or
+    not offered), with a 95% interval on the difference (Newcombe, 1998)."""
+
+    applied: int = Field(description="Attempts that applied it.")
+    applied_successes: int
+    compared: int = Field(description="Similar attempts that did not apply it.")
+    compared_successes: int
+    lift: float = Field(description="Success rate applied minus success rate compared.")
+    low: float = Field(description="Lower end of the 95% interval of `lift`.")
+    high: float = Field(description="Upper end of the 95% interval of `lift`.")
+
+
 class Scope(BaseModel):
     clusters: int = Field(description="Task clusters the evidence comes from.")
     agent_types: int = Field(description="Agent types the evidence comes from.")
@@ -44,7 +58,32 @@ class Learning(BaseModel):
     agent_type: str = Field(description='"*" for a best practice held by several agent types.')
     statement: str
     task_example: str = Field(description="A task of the cluster the pattern was mined in.")
-    actions: list[str] = Field(description="The action sequence (ERROR_RECOVERY: the recovery).")
+    actions: list[str] = Field(
+        description="The action sequence, one rendered step each (ERROR_RECOVERY: the recovery)."
+    )
+    steps: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The same steps as structured actions, as agents recorded them (less "
+        "volatile fields); in a ranked reply, slots are filled from the query task.",
+    )
+    slots: list[str] = Field(
+        default_factory=list,
+        description='Names of the slots in `steps` ("{object}"), filled from the task when served.',
+    )
+    evidence_tasks: list[str] = Field(
+        default_factory=list,
+        description="Its latest evidence tasks, which ranking compares the query with.",
+    )
+    task_templates: list[str] = Field(
+        default_factory=list,
+        description='A slotted learning\'s evidence tasks with the slots marked ("put the {object} away"), which its slots are filled from.',
+    )
+    avoid: bool = Field(
+        default=False, description="The steps are what not to do (FAILURE_PATTERN)."
+    )
+    effect: Effect | None = Field(
+        default=None, description="Measured effect of applying it, once it was applied."
+    )
     trigger: Trigger | None = None
     gain: Gain | None = None
     scope: Scope

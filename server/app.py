@@ -217,6 +217,7 @@ def miner_params(s: Settings) -> MinerParams:
     rules = ClaimRules(
         window=window,
         min_support=s.min_support,
+        prior_outcomes=s.prior_outcomes,
         retire_support=s.retire_support,
         min_gain=s.optimization_min_gain,
         best_practice_breadth=s.best_practice_breadth,
@@ -270,6 +271,7 @@ def rank_params(s: Settings) -> RankParams:
         cross_agent_weight=s.cross_agent_weight,
         recency_half_life_s=s.recency_half_life_days * DAY,
         min_relevance=s.min_relevance,
+        relevance_power=s.relevance_power,
     )
 
 

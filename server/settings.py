@@ -65,7 +65,16 @@ class Settings(BaseModel):
         description="Committed interactions held for the miner; past this they are re-read from the store.",
     )
     min_support: int = Field(
-        3, ge=1, description="Interactions a pattern needs before it becomes a learning."
+        1,
+        ge=1,
+        description="Interactions a pattern needs before it becomes a learning; at 1 a "
+        "single success is served at once, at LOW confidence.",
+    )
+    prior_outcomes: float = Field(
+        3.0,
+        ge=0,
+        description="Outcomes under which a learning's confidence borrows from how the "
+        "same actions did for other agent types and in other task clusters.",
     )
     cluster_similarity: float = Field(
         0.5, gt=0, le=1, description="Jaccard similarity that puts two tasks in one cluster."
@@ -117,6 +126,13 @@ class Settings(BaseModel):
     )
     semantic_weight: float = Field(
         0.8, ge=0, le=1, description="Weight of similarity against BM25 in relevance."
+    )
+    relevance_power: float = Field(
+        3.0,
+        ge=1,
+        le=10,
+        description="Exponent of relevance in a learning's score: how much fitting this "
+        "task outweighs having more evidence.",
     )
     min_relevance: float = Field(
         0.3, ge=0, le=1, description="Relevance under which a learning is not returned for a task."

@@ -38,7 +38,8 @@ async def test_interactions_become_a_success_pattern(kz: KaizenClient) -> None:
     assert (learning.support, learning.successes, learning.success_rate) == (10, 9, 0.9)
     assert learning.confidence == wilson_lower_bound(9, 10)
     assert learning.confidence_level is ConfidenceLevel.MEDIUM  # 0.596
-    assert learning.actions == ["CREATE_FILE", "EXECUTE"]
+    assert learning.actions == ['CREATE_FILE path="f.py"', "EXECUTE"]
+    assert learning.steps == [{"type": "CREATE_FILE", "path": "f.py"}, {"type": "EXECUTE"}]
     assert learning.evidence == ids[:9]
     assert learning.avg_completion_time == 5.2
     fetched = await kz.get_learning(learning.id)
@@ -77,8 +78,8 @@ async def test_ranking_prefers_relevant_tasks_and_own_agent_type(kz: KaizenClien
     other = found[1]
     assert other.why.agent_weight == 0.5
     assert other.score == pytest.approx(
-        other.relevance * other.confidence * other.why.recency * 0.5
-    )
+        other.relevance**3 * other.confidence * other.why.recency * 0.5
+    )  # relevance_power 3
 
 
 async def _count_at_least(kz: KaizenClient, n: int) -> bool:

@@ -15,6 +15,7 @@ from server.learning.claims import ClaimRules, LearningDraft, pool, without
 from server.learning.confidence import wilson_lower_bound
 from server.learning.miner import GROUPS_PER_FOLD, FoldResult, Miner, MinerParams, MiningState
 from server.learning.patterns import Evidence
+from server.learning.signature import step_type
 from server.learning.window import DAY, Window
 from server.store.records import CommittedBatch
 
@@ -23,6 +24,10 @@ NOW = 20_833 * DAY - 1.0
 """The last second of a day bucket: ages run from a bucket's end (`window.py`)."""
 STEPS = ("CREATE_FILE", "EXECUTE")
 TASK = "Create Python function"
+
+
+def types(steps: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(step_type(s) for s in steps)
 
 
 def row(
@@ -72,7 +77,7 @@ def test_success_pattern_counts_and_confidence() -> None:
     assert (learning.support, learning.successes) == (5, 4)
     assert learning.success_rate == 0.8
     assert learning.confidence == wilson_lower_bound(4, 5)
-    assert learning.actions == STEPS
+    assert types(learning.actions) == STEPS
     assert learning.evidence == tuple(r.first_id for r in rows if r.items[0].success)
     assert "succeeded 4 of 5 times" in learning.statement
     assert learning.first_seen == learning.last_seen == NOW
@@ -94,8 +99,12 @@ def test_error_recovery_is_mined_from_the_failed_step_and_what_fixed_it() -> Non
     ]
     rows = [row(steps=steps, results=results) for _ in range(3)]
     (learning,) = of(fold(miner(), rows), LearningType.ERROR_RECOVERY)
-    assert learning.trigger == ("RUN_TESTS", "ModuleNotFoundError")
-    assert learning.actions == ("INSTALL_PACKAGE",)
+    assert learning.trigger is not None
+    assert (step_type(learning.trigger[0]), learning.trigger[1]) == (
+        "RUN_TESTS",
+        "ModuleNotFoundError",
+    )
+    assert types(learning.actions) == ("INSTALL_PACKAGE",)
     assert learning.statement.startswith("When RUN_TESTS fails with ModuleNotFoundError")
     assert "ModuleNotFoundError" in learning.document
 
@@ -104,7 +113,7 @@ def test_optimization_states_the_measured_gain_over_its_peers() -> None:
     fast = [row(steps=("EDIT", "TEST"), time_s=2.0) for _ in range(4)]
     slow = [row(steps=("EDIT", "LINT", "TEST"), time_s=10.0 + i) for i in range(4)]
     (learning,) = of(fold(miner(), fast + slow), LearningType.OPTIMIZATION)
-    assert learning.actions == ("EDIT", "TEST")
+    assert types(learning.actions) == ("EDIT", "TEST")
     assert learning.gain is not None and learning.gain.metric == "completion_time"
     assert learning.gain.baseline == 11.5 and learning.gain.achieved == 2.0
     assert abs(learning.gain.value - (1 - 2.0 / 11.5)) < 1e-9
@@ -115,7 +124,7 @@ def test_task_strategy_names_the_best_sequence_of_the_cluster() -> None:
     good = [row(steps=("A", "B")) for _ in range(5)]
     meh = [row(steps=("C", "D"), success=i < 2) for i in range(4)]
     (strategy,) = of(fold(miner(), good + meh), LearningType.TASK_STRATEGY)
-    assert strategy.actions == ("A", "B")
+    assert types(strategy.actions) == ("A", "B")
     assert "2 sequences tried" in strategy.statement
     assert strategy.confidence == wilson_lower_bound(5, 5)
 
@@ -127,7 +136,7 @@ def test_best_practice_needs_high_confidence_across_clusters() -> None:
     assert of(two, LearningType.BEST_PRACTICE) == []
     three = fold(m, [row(tasks[2]) for _ in range(10)])
     (practice,) = of(three, LearningType.BEST_PRACTICE)
-    assert practice.actions == STEPS and len(practice.clusters) == 3
+    assert types(practice.actions) == STEPS and len(practice.clusters) == 3
     assert practice.confidence == wilson_lower_bound(30, 30)
 
 
@@ -295,7 +304,7 @@ def test_a_restored_miner_restates_every_group_and_saves_the_patterns_it_claims(
     again = fold(copy, [])  # a restored miner restates every group
     (optimization,) = of(again, LearningType.OPTIMIZATION)
     saved = {key for _, key, _ in again.patterns}
-    assert optimization.actions == ("EDIT", "TEST") and optimization.key in saved
+    assert types(optimization.actions) == ("EDIT", "TEST") and optimization.key in saved
     assert not copy.queued
 
 

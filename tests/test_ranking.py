@@ -12,7 +12,7 @@ from schemas import LearningType
 from server.learning.candidates import threshold_candidates
 from server.learning.clusters import Cluster
 from server.learning.index import Entry, TenantIndex
-from server.learning.ranking import RankParams, agent_weight, rank, unranked
+from server.learning.ranking import RankParams, TaskMatch, agent_weight, rank, unranked
 from server.services.learning import cluster_similarity
 
 PARAMS = RankParams(alpha=0.8, cross_agent_weight=0.5, recency_half_life_s=100.0, min_relevance=0.3)
@@ -127,3 +127,29 @@ def test_index_orders_each_cluster_by_confidence_times_recency() -> None:
     index.put(Entry(3, LearningType.SUCCESS_PATTERN, "code", 0.6, NOW, (7,)))
     index.drop(2)
     assert [i for _, i in index.by_cluster[7]] == [3, 1]
+
+
+SHARP = RankParams(
+    alpha=1.0,
+    cross_agent_weight=0.5,
+    recency_half_life_s=100.0,
+    min_relevance=0.0,
+    relevance_power=3,
+)
+
+
+@given(st.floats(0.0, 0.58), st.floats(0.21, 1.0))
+def test_a_learning_about_this_very_task_outranks_a_distant_one_whatever_its_support(
+    distant: float, confidence: float
+) -> None:
+    """relevance³: relevance 1 at L(1, 1) = 0.207 beats relevance under 0.59 at any confidence."""
+    this_task = Entry(1, LearningType.SUCCESS_PATTERN, "code", 0.207, NOW, (1,), ("t",))
+    neighbour = Entry(2, LearningType.SUCCESS_PATTERN, "code", confidence, NOW, (1,), ("u",))
+
+    def per_task(e: Entry) -> TaskMatch:
+        return TaskMatch(1.0 if e.id == 1 else distant, e.tasks[0])
+
+    ranked = rank([neighbour, this_task], lambda _: 0.9, {}, None, SHARP, NOW, per_task)
+    assert ranked[0].entry.id == 1
+    assert ranked[0].parts.matched_task == "t"
+    assert ranked[0].parts.score == pytest.approx(0.207)

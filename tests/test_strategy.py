@@ -102,7 +102,7 @@ async def test_outcomes_become_task_strategy_learnings(kz: KaizenClient) -> None
         return [x for x in found if x.agent_type == "strategy"]
 
     found = await eventually(learned)
-    assert found[0].actions[0].startswith("STRATEGY:")
+    assert found[0].actions[0].startswith("strategy:")  # the client's spelling, kept
     assert (await kz.get_strategy_statistics()).task_strategy_learnings >= 1
     assert (await kz.get_performance_stats()).executions == 4
 

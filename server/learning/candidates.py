@@ -2,19 +2,21 @@
 Naor, 2003) over each near cluster's learnings, highest confidence × recency first
 (`index.TenantIndex.by_cluster`).
 
-A learning reached through cluster c, with no lexical match, scores
+A learning reached through cluster c, with no lexical match, scores by cluster
 
-    score = α·sim(e)·confidence·recency·weight,  with sim(e) ≥ sim(c), weight ≤ 1
+    score = (α·sim(e))^γ·confidence·recency·weight,  with sim(e) ≥ sim(c), weight ≤ 1
 
 so while scanning c, every learning not yet read scores at most
-α·sim(c)·(confidence·recency)(next), and every one read at least
-α·sim(c)·confidence·recency·weight. A scan stops when that bound falls under
+(α·sim(c))^γ·(confidence·recency)(next), and every one read at least
+(α·sim(c))^γ·confidence·recency·weight (`base` gives the factor). A scan stops when that bound falls under
 the `need`-th best lower bound found so far (not at it: a tie may still rank
 ahead on confidence or id); clusters come in falling similarity, so once
-α·sim(c) is under it no later cluster can add anything. What is left out
-cannot reach the top `need`: its best cluster among those scanned either read it
+the factor is under it no later cluster can add anything. What is left out
+cannot reach the top `need` by its clusters: its best cluster among those scanned either read it
 or stopped at a bound no higher than `need` learnings already reach. Learnings
-that match lexically are scored anyway (`LearningService`).
+that match lexically are scored anyway, and so are those of the evidence tasks
+nearest the query (`LearningService`): ranking compares the query with each
+learning's own tasks, which can put a learning above or below its cluster.
 
 Before this, a query scored every learning of its 64 nearest clusters: 40,000 of
 them at 128,000 learnings over 210 clusters.

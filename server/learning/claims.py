@@ -7,8 +7,14 @@ counts for nothing and older evidence for less. A claim is made once it has
 it stays ACTIVE while its decayed support is at least `retire_support` (and, for
 the derived types, while it still qualifies), and is RETIRED otherwise.
 
-- SUCCESS_PATTERN: L(k, n) of the sequence's successes.
-- FAILURE_PATTERN: L(n − k, n).
+- SUCCESS_PATTERN: L(k̃, ñ) of the sequence's successes, backed off to how the
+  same actions did for other agent types in the cluster, then in the tenant's
+  other clusters, while its own evidence is under `prior_outcomes`
+  (`confidence.backed_off`). With `min_support` 1, a single success is stated at
+  once, LOW, so an agent can try it. A slotted sequence (`slots.py`) claims it only
+  once it succeeded with two different fillings.
+- FAILURE_PATTERN: L(n − k, n), of a whole sequence, or of one step that failed in
+  the cluster (a "don't" naming the action and its arguments).
 - ERROR_RECOVERY: L(k, n) of the interactions that recovered with these actions.
 - TASK_STRATEGY: L(k, n) of the cluster's best sequence, ranked by L.
 - OPTIMIZATION: L(k, n) × Φ(z), with z Welch's statistic (Welch, 1947) of the
@@ -29,20 +35,29 @@ import orjson
 
 from schemas import ConfidenceLevel, LearningType
 from schemas.learnings import LearningStatus
-from server.learning.confidence import level_floor, wilson_lower_bound
+from server.learning.confidence import backed_off, level_floor, wilson_lower_bound
 from server.learning.patterns import Evidence, Pattern
-from server.learning.signature import render
+from server.learning.signature import render, render_step
 from server.learning.window import DAY, Window
 
 EXAMPLES_MAX = 8
 SPREAD_FLOOR = 0.05
+GAIN_MIN_SUCCESSES = 3
+"""Successes a sequence needs before its timings are compared: Welch's statistic
+needs a spread, and one or two timings have none worth the name."""
+FILLINGS_MIN = 2
+"""Different fillings a slotted sequence must succeed with before it is stated."""
+
+Parents = Callable[[], list[tuple[float, float]]]
+"""The coarser (k, n) a claim backs off to, read only when needed."""
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimRules:
     window: Window
-    min_support: int = 3
+    min_support: int = 1
     retire_support: float = 1.0
+    prior_outcomes: float = 3.0
     min_gain: float = 0.2
     best_practice_breadth: int = 3
 
@@ -81,6 +96,14 @@ class LearningDraft:
     document: str
     trigger: tuple[str, str] | None = None
     gain: GainDraft | None = None
+    tasks: tuple[str, ...] = ()
+    """Its latest evidence tasks, for ranking."""
+    templates: tuple[str, ...] = ()
+    """A slotted learning's evidence tasks with the slots marked, for filling."""
+
+    @property
+    def avoid(self) -> bool:
+        return self.type is LearningType.FAILURE_PATTERN
 
     @property
     def success_rate(self) -> float:
@@ -89,21 +112,22 @@ class LearningDraft:
 
 @dataclass(slots=True)
 class Ledger:
-    """Learning ids by (type, key); the miner assigns them so the index and the
-    store agree without a round trip."""
+    """Learning ids by (type, tenant, key); the miner assigns them so the index and
+    the store agree without a round trip. The tenant is part of the name: two
+    tenants that learn the same actions hold two learnings."""
 
-    ids: dict[tuple[LearningType, str], int] = field(default_factory=dict)
+    ids: dict[tuple[LearningType, str, str], int] = field(default_factory=dict)
     last_id: int = 0
 
-    def get(self, kind: LearningType, key: str) -> int | None:
-        return self.ids.get((kind, key))
+    def get(self, kind: LearningType, tenant: str, key: str) -> int | None:
+        return self.ids.get((kind, tenant, key))
 
-    def id_for(self, kind: LearningType, key: str) -> tuple[int, bool]:
-        found = self.ids.get((kind, key))
+    def id_for(self, kind: LearningType, tenant: str, key: str) -> tuple[int, bool]:
+        found = self.ids.get((kind, tenant, key))
         if found is not None:
             return found, False
         self.last_id += 1
-        self.ids[(kind, key)] = self.last_id
+        self.ids[(kind, tenant, key)] = self.last_id
         return self.last_id, True
 
 
@@ -129,23 +153,56 @@ class Claimer:
 
     # -- SUCCESS_PATTERN, FAILURE_PATTERN ------------------------------------
 
-    def sequence(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
+    def sequence(
+        self, p: Pattern, ev: Evidence, parents: Parents | None = None
+    ) -> list[LearningDraft]:
         if self._holds(ev.wins, ev.count):
             p.claims.add(LearningType.SUCCESS_PATTERN)
         if self._holds(ev.losses, ev.count):
             p.claims.add(LearningType.FAILURE_PATTERN)
-        return [self._sequence_draft(p, ev, kind) for kind in sorted(p.claims)]
+        return [self._sequence_draft(p, ev, kind, parents) for kind in sorted(p.claims)]
 
-    def _sequence_draft(self, p: Pattern, ev: Evidence, kind: LearningType) -> LearningDraft:
-        wins = kind is LearningType.SUCCESS_PATTERN
+    def slotted(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
+        """A slotted sequence claims success once it held for FILLINGS_MIN fillings."""
+        if len(p.values) >= FILLINGS_MIN and self._holds(ev.wins, ev.count):
+            p.claims.add(LearningType.SUCCESS_PATTERN)
+        if LearningType.SUCCESS_PATTERN not in p.claims:
+            return []
+        return [self._sequence_draft(p, ev, LearningType.SUCCESS_PATTERN)]
+
+    def step(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
+        """A step that mostly fails in its cluster: a "don't"."""
+        if self._holds(ev.losses, ev.count):
+            p.claims.add(LearningType.FAILURE_PATTERN)
+        if LearningType.FAILURE_PATTERN not in p.claims:
+            return []
         example = self.example(p.cluster_id)
+        statement = (
+            f'{p.agent_type} agents, tasks like "{example[:120]}": don\'t {render(p.actions)}; '
+            f"it failed {ev.losses} of {ev.count} times in the last {self._days()} days."
+        )
+        confidence = wilson_lower_bound(ev.n - ev.k, ev.n)
+        kind = LearningType.FAILURE_PATTERN
+        return [self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,))]
+
+    def _sequence_draft(
+        self, p: Pattern, ev: Evidence, kind: LearningType, parents: Parents | None = None
+    ) -> LearningDraft:
+        wins = kind is LearningType.SUCCESS_PATTERN
+        example = p.tasks[-1] if p.tasks else self.example(p.cluster_id)
         verb = f"succeeded {ev.wins}" if wins else f"failed {ev.losses}"
         advice = "" if wins else "; avoid it or change it"
         statement = (
             f'{p.agent_type} agents, tasks like "{example[:120]}": {render(p.actions)} '
             f"{verb} of {ev.count} times in the last {self._days()} days{advice}."
         )
-        confidence = wilson_lower_bound(ev.k if wins else ev.n - ev.k, ev.n)
+        if wins:
+            thin = parents is not None and ev.n < self.rules.prior_outcomes
+            coarser = parents() if parents is not None and thin else []
+            k, n = backed_off(ev.k, ev.n, coarser, self.rules.prior_outcomes)
+            confidence = wilson_lower_bound(min(k, n), n)
+        else:
+            confidence = wilson_lower_bound(ev.n - ev.k, ev.n)
         return self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,))
 
     def _draft(
@@ -162,7 +219,7 @@ class Claimer:
         key: str | None = None,
     ) -> LearningDraft:
         key = key or p.key
-        learning_id, new = self.ledger.id_for(kind, key)
+        learning_id, new = self.ledger.id_for(kind, p.tenant, key)
         wins = kind is not LearningType.FAILURE_PATTERN
         return LearningDraft(
             id=learning_id,
@@ -184,9 +241,11 @@ class Claimer:
             avg_completion_time=ev.mean_time,
             first_seen=p.first_seen,
             last_seen=p.last_seen,
-            document=document(self.example, clusters, p.actions, p.trigger),
+            document=document(self.example, clusters, p.actions, p.trigger, p.tasks),
             trigger=p.trigger,
             gain=gain,
+            tasks=tuple(p.tasks),
+            templates=tuple(p.templates),
         )
 
     # -- ERROR_RECOVERY --------------------------------------------------------
@@ -198,7 +257,8 @@ class Claimer:
             return []
         action, error = p.trigger
         statement = (
-            f"When {action} fails with {error}, doing {render(p.actions)} led to success "
+            f"When {render_step(action)} fails with {error}, doing {render(p.actions)} instead "
+            "led to success "
             f"{ev.wins} of {ev.count} times ({p.agent_type} agents, last {self._days()} days)."
         )
         clusters = tuple(sorted(p.clusters))
@@ -219,7 +279,7 @@ class Claimer:
         best, ev = ranked[0]
         qualifies = self._holds(ev.wins, ev.count)
         key = group_key(best)
-        if not qualifies and self.ledger.get(LearningType.TASK_STRATEGY, key) is None:
+        if not qualifies and self.ledger.get(LearningType.TASK_STRATEGY, best.tenant, key) is None:
             return []
         return [self._strategy_draft(best, ev, ranked[1:], key, qualifies)]
 
@@ -257,7 +317,8 @@ class Claimer:
     ) -> list[LearningDraft]:
         """Each sequence that beats its peers in the same cluster and agent type;
         with `only`, just those of its (tenant, key)s, the rest measured as peers."""
-        done = [(p, ev) for p, ev in group if ev.wins >= self.rules.min_support and ev.k > 0]
+        least = max(self.rules.min_support, GAIN_MIN_SUCCESSES)
+        done = [(p, ev) for p, ev in group if ev.wins >= least and ev.k > 0]
         if len(done) < 2:
             return []
         # One pooled total, each sequence's peers as total minus itself: linear in
@@ -306,8 +367,9 @@ class Claimer:
         agents = {p.agent_type for p, _ in members}
         qualifies = max(len(clusters), len(agents)) >= self.rules.best_practice_breadth
         key = orjson.dumps(group[0][0].actions).decode() if group else ""
+        tenant = group[0][0].tenant if group else ""
         if not members or (
-            not qualifies and self.ledger.get(LearningType.BEST_PRACTICE, key) is None
+            not qualifies and self.ledger.get(LearningType.BEST_PRACTICE, tenant, key) is None
         ):
             return []
         return [self._best_practice_draft(members, key, qualifies, clusters, agents)]
@@ -328,7 +390,7 @@ class Claimer:
             f"{len(agents)} agent types: {pooled.wins} of {pooled.count} succeeded in the "
             f'last {self._days()} days (e.g. "{example[:120]}").'
         )
-        learning_id, new = self.ledger.id_for(LearningType.BEST_PRACTICE, key)
+        learning_id, new = self.ledger.id_for(LearningType.BEST_PRACTICE, lead.tenant, key)
         ordered = tuple(sorted(clusters))
         return LearningDraft(
             id=learning_id,
@@ -438,9 +500,13 @@ def document(
     clusters: Sequence[int],
     actions: Sequence[str],
     trigger: tuple[str, str] | None,
+    evidence_tasks: Sequence[str] = (),
 ) -> str:
-    """The stable text lexical search reads: tasks, actions and the error, if any."""
-    tasks = " ".join(example(c) for c in clusters[:EXAMPLES_MAX])
-    words = " ".join(a.replace("_", " ") for a in actions)
-    error = " ".join(trigger) if trigger else ""
-    return f"{tasks} {words} {' '.join(actions)} {error}".strip()
+    """The stable text lexical search reads: its own evidence tasks (else its
+    clusters' examples), actions and the error, if any. The learning's own tasks
+    carry the words that tell tasks of one template apart."""
+    tasks = " ".join(evidence_tasks) or " ".join(example(c) for c in clusters[:EXAMPLES_MAX])
+    rendered = [render_step(a) for a in actions]
+    words = " ".join(r.replace("_", " ") for r in rendered)
+    error = " ".join(render_step(t) for t in trigger[:1]) + f" {trigger[1]}" if trigger else ""
+    return f"{tasks} {words} {' '.join(rendered)} {error}".strip()

@@ -14,8 +14,12 @@ L rewards both a high rate and a large sample: 3 of 3 gives 0.44, 10 of 10 gives
 """
 
 import math
+from collections.abc import Sequence
 
 from schemas import ConfidenceLevel
+
+Counts = tuple[float, float]
+"""(successes, trials), decayed."""
 
 Z_95 = 1.959963984540054
 LEVEL_FLOORS = (
@@ -50,3 +54,27 @@ def confidence_level(confidence: float) -> ConfidenceLevel:
 def level_floor(level: ConfidenceLevel) -> float:
     """The smallest confidence that maps to `level`."""
     return next((floor for floor, lvl in LEVEL_FLOORS if lvl is level), 0.0)
+
+
+def backed_off(k: float, n: float, parents: Sequence[tuple[float, float]], m: float) -> Counts:
+    """(k̃, ñ): a claim's counts with pseudo-outcomes borrowed from coarser
+    evidence while its own is thin, in the way the strategy ranker backs off
+    (`strategy.bandit`; Katz, 1987, in conjugate form). `parents` are (k_j, n_j)
+    from the finest coarser level to the coarsest, each the evidence of that level
+    beyond the finer ones (for a sequence: other agent types in its cluster, then
+    its other clusters in the tenant). With N_L = n_L and μ_L = k_L/n_L at the
+    coarsest level, each finer level j (the claim itself last) borrows
+
+        w_j = min(max(0, m − n_j), N_{j+1})
+        k̃_j = k_j + w_j·μ_{j+1},   ñ_j = N_j = n_j + w_j,   μ_j = k̃_j/ñ_j
+
+    so a claim with m or more outcomes of its own stands alone, one seen once
+    leans on how the same actions did elsewhere, and one seen nowhere else keeps
+    its own counts. Confidence is then L(k̃, ñ)."""
+    levels = [(k, n), *parents]
+    mean, total = 0.0, 0.0
+    for level_k, level_n in reversed(levels):
+        borrowed = min(max(0.0, m - level_n), total)
+        k_tilde, total = level_k + borrowed * mean, level_n + borrowed
+        mean = k_tilde / total if total > 0 else 0.0
+    return mean * total, total

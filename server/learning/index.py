@@ -23,6 +23,10 @@ class Entry:
     confidence: float
     last_seen: float
     clusters: tuple[int, ...]
+    tasks: tuple[str, ...] = ()
+    """Its latest evidence tasks: ranking compares the query with the nearest."""
+    templates: tuple[str, ...] = ()
+    """A slotted learning's tasks with the slots marked."""
 
 
 def standing(confidence: float, last_seen: float, half_life_s: float) -> float:
@@ -46,6 +50,14 @@ class TenantIndex:
     by_cluster: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
     """Cluster id → its learnings as (−standing, id), ascending: highest confidence ×
     recency first, the order `candidates.threshold_candidates` reads them in."""
+    task_rows: dict[str, int] = field(default_factory=dict)
+    """Evidence task → its row in `task_vectors`."""
+    task_texts: list[str] = field(default_factory=list)
+    """Row → evidence task."""
+    task_vectors: Any = None
+    """A `vectors.VectorSet` of evidence tasks' embeddings, once one arrives."""
+    by_task: dict[str, set[int]] = field(default_factory=dict)
+    """Evidence task → the active learnings it is evidence for."""
 
     def add_cluster(self, cluster: Cluster) -> None:
         self.clusters[cluster.id] = cluster
@@ -57,10 +69,18 @@ class TenantIndex:
 
     def _vector_set(self, dimension: int) -> Any:
         if self.vectors is None:
-            from server.learning.vectors import VectorSet
-
-            self.vectors = VectorSet(dimension)
+            self.vectors = _new_vector_set(dimension)
         return self.vectors
+
+    def add_task(self, task: str, vector: Any) -> None:
+        """Index an evidence task's embedding (once; rows never move)."""
+        if task in self.task_rows:
+            return
+        if self.task_vectors is None:
+            self.task_vectors = _new_vector_set(len(vector))
+        self.task_rows[task] = len(self.task_texts)
+        self.task_vectors.add(len(self.task_texts), vector)
+        self.task_texts.append(task)
 
     def put(self, entry: Entry) -> None:
         self.drop(entry.id)
@@ -68,11 +88,17 @@ class TenantIndex:
         place = (-self._standing(entry), entry.id)
         for c in entry.clusters:
             bisect.insort(self.by_cluster.setdefault(c, []), place)
+        for task in entry.tasks:
+            self.by_task.setdefault(task, set()).add(entry.id)
 
     def drop(self, learning_id: int) -> None:
         old = self.entries.pop(learning_id, None)
         if old is None:
             return
+        for task in old.tasks:
+            holders = self.by_task.get(task)
+            if holders is not None:
+                holders.discard(learning_id)
         place = (-self._standing(old), learning_id)
         for c in old.clusters:
             ordered = self.by_cluster.get(c, [])
@@ -112,7 +138,22 @@ class LearningIndex:
             if d.status is LearningStatus.RETIRED:
                 index.drop(d.id)
             else:
-                index.put(Entry(d.id, d.type, d.agent_type, d.confidence, d.last_seen, d.clusters))
+                index.put(entry_of(d))
+
+    def add_tasks(self, tasks: Iterable[tuple[str, str, Any]]) -> None:
+        """Index (tenant, task, embedding) of evidence tasks."""
+        for tenant, task, vector in tasks:
+            self._tenant(tenant).add_task(task, vector)
+
+    def unembedded(self) -> list[tuple[str, str]]:
+        """(tenant, task) of the evidence tasks of active learnings that have no
+        embedding indexed (after a restart)."""
+        return [
+            (tenant, task)
+            for tenant, index in self._tenants.items()
+            for task in index.by_task
+            if task not in index.task_rows
+        ]
 
     def retire(self, retired: Iterable[tuple[str, int]]) -> None:
         for tenant, learning_id in retired:
@@ -130,3 +171,15 @@ class LearningIndex:
         """(clusters, active learnings) across tenants."""
         clusters = sum(len(t.clusters) for t in self._tenants.values())
         return clusters, sum(len(t.entries) for t in self._tenants.values())
+
+
+def entry_of(d: LearningDraft) -> Entry:
+    return Entry(
+        d.id, d.type, d.agent_type, d.confidence, d.last_seen, d.clusters, d.tasks, d.templates
+    )
+
+
+def _new_vector_set(dimension: int) -> Any:
+    from server.learning.vectors import VectorSet
+
+    return VectorSet(dimension)

@@ -15,6 +15,7 @@ which is how learnings age, lose confidence and retire without new evidence.
 The miner does no I/O: the extractor feeds it and persists what it returns.
 """
 
+import functools
 import itertools
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,8 +29,9 @@ from server.learning.anomaly import BehaviourModel, Observation, Reason
 from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, group_key, pool
 from server.learning.clusters import Cluster, Clusterer
 from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
-from server.learning.recoveries import recoveries
+from server.learning.recoveries import failed_steps, last_failed, recoveries
 from server.learning.signature import action_signature
+from server.learning.slots import slot
 from server.learning.workflows import workflow_draft
 from server.workflows.mining import WorkflowPattern
 
@@ -101,12 +103,14 @@ class MiningState:
     clusters: list[Cluster]
     patterns: list[Pattern]
     behaviours: list[tuple[str, str, dict[str, Any]]]
-    learning_ids: dict[tuple[LearningType, str], int]
+    learning_ids: dict[tuple[LearningType, str, str], int]
     last_learning_id: int
     last_anomaly_id: int
     cursor: int
 
 
+PARENTS_MAX = 32
+"""Other patterns of the same actions a thin claim reads to back off to."""
 GROUPS_PER_FOLD = 256
 """Queued (cluster, agent type) groups, and as many sequences, a fold restates."""
 
@@ -115,6 +119,28 @@ Key = tuple[str, str]
 RETIRED_MARK = -1
 """What `_stated` holds for a claim retired without a draft: CPython's hash()
 never returns -1, so no fingerprint equals it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One interaction being counted, where it was placed."""
+
+    tenant: str
+    cluster_id: int
+    item: Interaction
+    interaction_id: int
+    at: float
+    touched: "_Touched"
+
+
+def credited(signature: tuple[str, ...], item: Interaction) -> list[tuple[str, ...]]:
+    """The sequences an interaction is evidence for: its whole sequence and, for
+    a success with failed steps, the successful tail after the last failed step
+    (A → wrong B → A → C credits A → C too)."""
+    whole = [signature]
+    failed = last_failed(signature, item.results) if item.success else None
+    tail = signature[failed + 1 :] if failed is not None else ()
+    return [*whole, tail] if tail and tail != signature else whole
 
 
 @dataclass(slots=True)
@@ -250,7 +276,7 @@ class Miner:
         result: FoldResult,
         touched: _Touched,
     ) -> None:
-        signature = action_signature(item.actions_taken)
+        signature = action_signature(item.actions_taken, item.volatile_fields)
         self._observe(tenant, item, signature, interaction_id, at, now, result, touched)
         if not signature:
             return
@@ -258,38 +284,77 @@ class Miner:
         cluster, is_new = self.clusterer.assign(tenant, task, vectors.get(task))
         if is_new:
             result.clusters.append(cluster)
-        sequence = self._sequence(tenant, cluster.id, item.agent_type, signature)
-        self._count(sequence, item, interaction_id, at, touched)
-        counted = touched.groups.setdefault((tenant, group_key(sequence)), set())
-        if counted is not None:
-            counted.add((tenant, sequence.key))
-        touched.sequences.add((tenant, _json(signature)))
+        seen = _Seen(tenant, cluster.id, item, interaction_id, at, touched)
+        for sequence in credited(signature, item):
+            self._count_sequence(seen, sequence)
+        self._count_steps(seen, signature)
         for action, error, fix in recoveries(signature, item.results):
             recovery = self._recovery(tenant, cluster.id, item.agent_type, (action, error), fix)
             if len(recovery.clusters) < CLUSTERS_MAX:
                 recovery.clusters.add(cluster.id)
-            self._count(recovery, item, interaction_id, at, touched)
+            self._count(recovery, seen)
+
+    def _count_sequence(self, seen: "_Seen", signature: tuple[str, ...]) -> None:
+        """Count a credited sequence, and its slotted form if it has one."""
+        tenant, item, touched = seen.tenant, seen.item, seen.touched
+        sequence = self._sequence(tenant, seen.cluster_id, item.agent_type, signature)
+        self._count(sequence, seen)
+        counted = touched.groups.setdefault((tenant, group_key(sequence)), set())
+        if counted is not None:
+            counted.add((tenant, sequence.key))
+        touched.sequences.add((tenant, _json(signature)))
+        slotted = slot(signature, item.task_description)
+        if slotted is not None:
+            kind = PatternKind.SLOT
+            pattern = self._sequence(tenant, seen.cluster_id, item.agent_type, slotted.steps, kind)
+            self._count(pattern, seen, template=slotted.template)
+            if item.success:
+                pattern.filled(_json([v for _, v in slotted.filling]))
+
+    def _count_steps(self, seen: "_Seen", signature: tuple[str, ...]) -> None:
+        """Credit per step: a failed step opens a STEP pattern in its cluster, and
+        each later use of that step there counts into it, failed or not."""
+        failed = set(failed_steps(signature, seen.item.results))
+        used = dict.fromkeys(signature[: len(seen.item.results)])
+        for step in used:
+            key = f"step|{seen.cluster_id}|{seen.item.agent_type}|{step}"
+            found = self.patterns.get((seen.tenant, key))
+            if found is None and step in failed:
+                kind, agent = PatternKind.STEP, seen.item.agent_type
+                found = Pattern(kind, seen.tenant, key, agent, (step,), seen.cluster_id)
+                self._index(found)
+            if found is not None:
+                self._count(found, seen, success=step not in failed)
 
     def _count(
-        self, p: Pattern, item: Interaction, interaction_id: int, at: float, touched: _Touched
+        self, p: Pattern, seen: "_Seen", *, success: bool | None = None, template: str | None = None
     ) -> None:
+        item = seen.item
+        ok = item.success if success is None else success
         p.count(
             self.window,
-            at=at,
-            success=item.success,
+            at=seen.at,
+            success=ok,
             time_s=item.completion_time,
             iterations=item.iterations,
         )
-        p.remember(interaction_id, item.success, self.params.evidence_max)
-        touched.patterns[(p.tenant, p.key)] = p
+        p.remember(seen.interaction_id, ok, self.params.evidence_max)
+        p.saw(item.task_description, template)
+        seen.touched.patterns[(p.tenant, p.key)] = p
 
     def _sequence(
-        self, tenant: str, cluster_id: int, agent_type: str, signature: tuple[str, ...]
+        self,
+        tenant: str,
+        cluster_id: int,
+        agent_type: str,
+        steps: tuple[str, ...],
+        kind: PatternKind = PatternKind.SEQUENCE,
     ) -> Pattern:
-        key = f"seq|{cluster_id}|{agent_type}|{_json(signature)}"
+        """The SEQUENCE (or SLOT) pattern of these steps in this group, made if new."""
+        key = f"{kind.value}|{cluster_id}|{agent_type}|{_json(steps)}"
         found = self.patterns.get((tenant, key))
         if found is None:
-            found = Pattern(PatternKind.SEQUENCE, tenant, key, agent_type, signature, cluster_id)
+            found = Pattern(kind, tenant, key, agent_type, steps, cluster_id)
             self._index(found)
         return found
 
@@ -391,7 +456,11 @@ class Miner:
         for p in touched.patterns.values():
             ev = p.evidence(self.window, now)
             if p.kind is PatternKind.SEQUENCE:
-                drafts += self.claimer.sequence(p, ev)
+                drafts += self.claimer.sequence(p, ev, functools.partial(self._parents, p, now))
+            elif p.kind is PatternKind.SLOT:
+                drafts += self.claimer.slotted(p, ev)
+            elif p.kind is PatternKind.STEP:
+                drafts += self.claimer.step(p, ev)
             else:
                 drafts += self.claimer.recovery(p, ev)
         groups, sequences = self._due(touched, sweeping)
@@ -412,6 +481,21 @@ class Miner:
                 self._retire(tenant, LearningType.BEST_PRACTICE, key, retired)
             drafts += practice
         return drafts
+
+    def _parents(self, p: Pattern, now: float) -> list[tuple[float, float]]:
+        """How the same actions did elsewhere in the tenant: (k, n) for other agent
+        types in p's cluster, then for other clusters (`confidence.backed_off`);
+        read from at most PARENTS_MAX of them."""
+        keys = sorted(self._sequences.get((p.tenant, _json(p.actions)), set()) - {p.key})
+        here = [0.0, 0.0]
+        elsewhere = [0.0, 0.0]
+        for key in keys[:PARENTS_MAX]:
+            other = self.patterns[(p.tenant, key)]
+            ev = other.evidence(self.window, now)
+            level = here if other.cluster_id == p.cluster_id else elsewhere
+            level[0] += ev.k
+            level[1] += ev.n
+        return [(here[0], here[1]), (elsewhere[0], elsewhere[1])]
 
     def _retire_optimizations(
         self,
@@ -436,7 +520,7 @@ class Miner:
         self, tenant: str, kind: LearningType, key: str, retired: list[tuple[str, int]]
     ) -> None:
         """Retire the claim (kind, key) if it was stated and not retired since."""
-        learning_id = self.ledger.get(kind, key)
+        learning_id = self.ledger.get(kind, tenant, key)
         if learning_id is not None and self._stated.get(learning_id) != RETIRED_MARK:
             self._stated[learning_id] = RETIRED_MARK
             retired.append((tenant, learning_id))

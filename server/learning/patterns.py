@@ -1,8 +1,12 @@
 """Patterns: what the miner counts, and the evidence it reads off them.
 
 A pattern is one subject of claims. `SEQUENCE`: one action sequence used by one
-agent type in one task cluster. `RECOVERY`: one (failed action, error, recovery
-actions) triple of one agent type, across clusters. Each keeps its counts in
+agent type in one task cluster (a whole interaction's, or the successful tail
+after its last failed step). `SLOT`: the same with the argument values that came
+from the task text replaced by named slots (`slots.py`). `STEP`: one action of
+one agent type in one cluster, once it has failed there: every later use of it
+counts, failed or not. `RECOVERY`: one (failed action, error, recovery actions)
+triple of one agent type, across clusters. Each keeps its counts in
 window buckets (`window.py`) of SEQ_WIDTH counters:
 
     [attempts, successes, Σt, Σt², Σi, Σi²]
@@ -21,10 +25,16 @@ from server.learning.window import Buckets, Window, add, decayed, prune, windowe
 SEQ_WIDTH = 6
 CLUSTERS_MAX = 64
 """Clusters a recovery remembers (for ranking it by task)."""
+TASKS_MAX = 8
+"""Distinct evidence tasks a pattern remembers, latest kept (for ranking by task)."""
+VALUES_MAX = 16
+"""Distinct slot fillings a SLOT pattern remembers."""
 
 
 class PatternKind(enum.StrEnum):
     SEQUENCE = "seq"
+    SLOT = "slot"
+    STEP = "step"
     RECOVERY = "rec"
 
 
@@ -44,6 +54,12 @@ class Pattern:
     first_seen: float = 0.0
     last_seen: float = 0.0
     claims: set[LearningType] = field(default_factory=set)
+    tasks: list[str] = field(default_factory=list)
+    """Its latest distinct evidence tasks."""
+    templates: list[str] = field(default_factory=list)
+    """SLOT: the same tasks with the slotted values marked ("put the {object} away")."""
+    values: list[str] = field(default_factory=list)
+    """SLOT: the distinct fillings (JSON) its successes had."""
     cached: "tuple[float, Evidence] | None" = None
 
     def count(
@@ -61,6 +77,16 @@ class Pattern:
         evidence.append(interaction_id)
         while len(evidence) > cap:
             evidence.popleft()
+
+    def saw(self, task: str, template: str | None = None) -> None:
+        """Remember `task` (and its template) as its latest evidence."""
+        _latest(self.tasks, task)
+        if template is not None:
+            _latest(self.templates, template)
+
+    def filled(self, value: str) -> None:
+        if value not in self.values and len(self.values) < VALUES_MAX:
+            self.values.append(value)
 
     def evidence(self, window: Window, now: float) -> "Evidence":
         """The counts at `now`. Reused for up to a hundredth of a bucket width when
@@ -90,6 +116,9 @@ class Pattern:
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
             "claims": sorted(self.claims),
+            "tasks": self.tasks,
+            "templates": self.templates,
+            "values": self.values,
         }
 
     @classmethod
@@ -110,7 +139,17 @@ class Pattern:
             first_seen=s["first_seen"],
             last_seen=s["last_seen"],
             claims={LearningType(c) for c in s["claims"]},
+            tasks=list(s.get("tasks", ())),
+            templates=list(s.get("templates", ())),
+            values=list(s.get("values", ())),
         )
+
+
+def _latest(kept: list[str], text: str) -> None:
+    if text in kept:
+        kept.remove(text)
+    kept.append(text)
+    del kept[:-TASKS_MAX]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 
 Results align with actions by position. A step failed when its result says
 `"success": false` or carries an error (`error_type`, `error`, `exception` or
-`stderr`). Its recovery is the actions after it up to and including the next step
-that did not fail, at most RECOVERY_MAX of them; a failure that nothing followed,
-or that nothing recovered from within RECOVERY_MAX steps, yields nothing.
+`stderr`). Its recovery is what was done instead of it: the actions after it,
+looking past repeats of the steps before it (redoing the set-up is not the fix),
+up to and including the next step that did not fail, at most RECOVERY_MAX of
+them. So A → B fails → A → C names C, not "repeat A". A failure that nothing
+followed, or that nothing recovered from within RECOVERY_MAX steps, yields nothing.
 """
 
 import re
@@ -34,10 +36,27 @@ def recoveries(signature: Sequence[str], results: Sequence[Any]) -> list[Recover
 
 
 def _recovery(signature: Sequence[str], results: Sequence[Any], failed: int) -> tuple[str, ...]:
-    for j in range(failed + 1, min(failed + 1 + RECOVERY_MAX, len(signature))):
+    before = set(signature[:failed])
+    start = failed + 1
+    while start < len(signature) and signature[start] in before:
+        start += 1
+    for j in range(start, min(start + RECOVERY_MAX, len(signature))):
         if j < len(results) and failure(results[j]) is None:
-            return tuple(signature[failed + 1 : j + 1])
+            return tuple(signature[start : j + 1])
     return ()
+
+
+def last_failed(signature: Sequence[str], results: Sequence[Any]) -> int | None:
+    """The position of the last step whose result says it failed, if any."""
+    steps = min(len(signature), len(results))
+    return next((i for i in reversed(range(steps)) if failure(results[i]) is not None), None)
+
+
+def failed_steps(signature: Sequence[str], results: Sequence[Any]) -> list[str]:
+    """Each distinct step that failed, in order of first failure."""
+    steps = min(len(signature), len(results))
+    failed = [signature[i] for i in range(steps) if failure(results[i]) is not None]
+    return list(dict.fromkeys(failed))
 
 
 def failure(result: Any) -> str | None:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from schemas import LearningType
 from schemas.learnings import LearningStatus
 from server.learning.claims import LearningDraft, Ledger, document
-from server.learning.signature import render
 from server.workflows.mining import WorkflowPattern
 
 WORKFLOW_AGENT = "workflow"
@@ -27,9 +26,9 @@ def workflow_key(tenant: str, commands: Sequence[str]) -> str:
 
 def workflow_draft(ledger: Ledger, tenant: str, pattern: WorkflowPattern) -> LearningDraft:
     key = workflow_key(tenant, pattern.commands)
-    learning_id, new = ledger.id_for(LearningType.WORKFLOW, key)
+    learning_id, new = ledger.id_for(LearningType.WORKFLOW, tenant, key)
     statement = (
-        f"Workflow {render(pattern.commands)}: in {pattern.support} sessions, "
+        f"Workflow {' → '.join(pattern.commands)}: in {pattern.support} sessions, "
         f"{pattern.successes} succeeded ({pattern.success_rate:.0%})."
     )
     return LearningDraft(

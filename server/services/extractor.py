@@ -48,6 +48,8 @@ FOLD_MAX = 5000
 """Most interactions one fold takes: a backlog (a burst of ingest beyond what the
 miner keeps up with) is folded in pieces, so no one fold's encoding, commit and
 index update holds the event loop for long."""
+RESTORE_TASKS_MAX = 100_000
+"""Evidence tasks embedded again at start; past this, learnings rank by cluster."""
 SWEEP_SLICES = 60
 """A sweep is cut in this many slices, one due every sweep_interval_s / SWEEP_SLICES."""
 Announce = Callable[[list[AnomalyDraft]], Awaitable[None]]
@@ -115,6 +117,7 @@ class Extractor:
         self._index.add_clusters(state.clusters)
         for tenant, entry in await self._store.learning.active():
             self._index.load(tenant, entry)
+        await self._embed_tasks()
         while batches := await self._store.committed_after(self._miner.cursor, CATCH_UP_BATCH):
             await self._fold(batches)
         await self._settle()
@@ -128,6 +131,15 @@ class Extractor:
         vectors = await self._embedder.embed([c.example for c in missing])
         for cluster, vector in zip(missing, vectors, strict=True):
             cluster.vector = vector
+
+    async def _embed_tasks(self) -> None:
+        """Evidence tasks of the restored learnings get their embeddings back, so
+        ranking compares the query with each learning's own tasks at once."""
+        missing = self._index.unembedded()[:RESTORE_TASKS_MAX]
+        if self._embedder is None or not missing:
+            return
+        vectors = await self._embedder.embed([task for _, task in missing])
+        self._index.add_tasks((t, task, v) for (t, task), v in zip(missing, vectors, strict=True))
 
     async def stop(self) -> None:
         """Let the fold in progress finish, fold what is pending, then stop.
@@ -288,7 +300,9 @@ class Extractor:
         now = self._clock.now()
         fold = await self._miner.fold(batches, vectors, now)
         await self._settle()
-        self._committing = asyncio.create_task(self._commit(fold, now), name="kaizen-fold-commit")
+        tasks = _tasks(batches, vectors)
+        committing = self._commit(fold, now, tasks)
+        self._committing = asyncio.create_task(committing, name="kaizen-fold-commit")
         self.folded += fold.folded
         return fold.folded
 
@@ -324,9 +338,12 @@ class Extractor:
                 raise RuntimeError("a fold's commit failed; workflows wait for the reload")
         await self._commit(fold, self._clock.now())
 
-    async def _commit(self, fold: FoldResult, now: float) -> None:
+    async def _commit(
+        self, fold: FoldResult, now: float, tasks: list[tuple[str, str, Any]] | None = None
+    ) -> None:
         await self._store.learning.save_fold(fold, now)
         self._index.add_clusters(fold.clusters)
+        self._index.add_tasks(tasks or ())
         self._index.apply(fold.learnings)
         self._index.retire(fold.retired)
         if fold.anomalies and self._announce is not None:
@@ -353,6 +370,14 @@ class Extractor:
         await self._commit(fold, now)
         self._swept += count
         self.sweeps = self._swept // SWEEP_SLICES
+
+
+def _tasks(
+    batches: Iterable[CommittedBatch], vectors: dict[str, Any]
+) -> list[tuple[str, str, Any]]:
+    """(tenant, task, embedding) of the tasks embedded for this fold."""
+    found = {(b.tenant, t) for b in batches for t in b.task_descriptions() if t in vectors}
+    return [(tenant, task, vectors[task]) for tenant, task in found]
 
 
 def _last_id(batches: list[CommittedBatch], default: int) -> int:

@@ -26,6 +26,10 @@ from server.learning.confidence import level_floor
 from server.learning.index import Entry, LearningIndex, TenantIndex
 from server.learning.lexical import DocumentFrequencies
 from server.learning.ranking import Ranked, RankParams, Similarity, agent_weight, rank, unranked
+from server.learning.signature import render_action
+from server.learning.similarity import PerTask
+from server.learning.slots import apply_structured as apply_slots
+from server.learning.slots import fill
 from server.learning.text import cosine, fts_query, query_terms, terms
 from server.services.cursor import decode_cursor, encode_cursor, keyset_page
 from server.services.embedder import Embedder
@@ -152,15 +156,18 @@ class LearningService:
         keep, now, p = _keep(query), self._clock.now(), self._ranking
 
         def base(sim: float) -> float:
-            return p.alpha * sim if p.alpha * sim >= p.min_relevance else 0.0
+            relevance = p.alpha * sim
+            return relevance**p.relevance_power if relevance >= p.min_relevance else 0.0
 
         def weight(entry: Entry) -> float:
             return agent_weight(entry, query.agent_type, p.cross_agent_weight)
 
         ids = threshold_candidates(index, nearest, need, base, now, keep, weight)
         ids |= {i for i in lexical if i in index.entries and keep(index.entries[i])}
+        ids |= {i for i in nearest_task_learnings(index, vector) if keep(index.entries[i])}
         entries = [index.entries[i] for i in ids]
-        return rank(entries, similarity, lexical, query.agent_type, p, now)
+        per_task = PerTask(index, task, vector)
+        return rank(entries, similarity, lexical, query.agent_type, p, now, per_task)
 
     async def _query_vector(self, index: TenantIndex, task: str) -> "Vector | None":
         """The query's embedding, when clusters have embeddings to compare it with."""
@@ -196,13 +203,16 @@ class LearningService:
     async def _page(
         self, tenant: str, index: TenantIndex, ranked: list[Ranked], task: str | None
     ) -> list[ScoredLearning]:
+        """The page's learnings; for a task, slotted ones filled from it, and those
+        the task cannot fill left out (their steps would not be executable)."""
         rows = await self._store.learning.by_ids(tenant, [r.entry.id for r in ranked])
         asked = terms(task) if task else frozenset()
-        return [
-            _scored(rows[r.entry.id], r, index, asked, task is None)
+        found = [
+            _scored(filled(rows[r.entry.id], task), r, index, asked, task is None)
             for r in ranked
             if r.entry.id in rows
         ]
+        return [learning for learning in found if task is None or not _unfilled(learning)]
 
     # -- anomalies -----------------------------------------------------------------
 
@@ -235,6 +245,42 @@ def _keep(query: LearningsQuery) -> Callable[[Entry], bool]:
 
 def _top(values: list[float], k: int) -> list[int]:
     return heapq.nlargest(k, range(len(values)), key=values.__getitem__)
+
+
+TOP_TASKS = 64
+"""Evidence tasks nearest the query whose learnings are candidates."""
+
+
+def nearest_task_learnings(index: TenantIndex, vector: "Vector | None") -> set[int]:
+    """The learnings of the TOP_TASKS evidence tasks nearest the query: the ones
+    per-task similarity ranks high, whatever their cluster's rank."""
+    if vector is None or index.task_vectors is None:
+        return set()
+    found: set[int] = set()
+    for row, _ in index.task_vectors.top(vector, TOP_TASKS):
+        found |= index.by_task.get(index.task_texts[row], set())
+    return {i for i in found if i in index.entries}
+
+
+def filled(learning: Learning, task: str | None) -> Learning:
+    """A slotted learning with its slots filled from `task`, when it fills them."""
+    if not learning.slots or task is None:
+        return learning
+    values = fill(learning.slots, learning.task_templates, task)
+    if values is None:
+        return learning
+    steps = apply_slots(learning.steps, values)
+    statement = learning.statement
+    for name, value in values.items():
+        statement = statement.replace("{" + name + "}", value)
+    actions = [render_action(step) for step in steps]
+    return learning.model_copy(
+        update={"steps": steps, "actions": actions, "statement": statement, "slots": []}
+    )
+
+
+def _unfilled(learning: Learning) -> bool:
+    return bool(learning.slots)
 
 
 Nearest = list[tuple[int, float]]
@@ -277,7 +323,7 @@ def _scored(
         recency=p.recency,
         agent_weight=p.agent_weight,
         score=p.score,
-        matched_task=cluster.example if cluster else None,
+        matched_task=p.matched_task or (cluster.example if cluster else None),
         matched_terms=sorted(asked & found),
     )
     fields: dict[str, Any] = dict(learning.__dict__)

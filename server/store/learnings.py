@@ -63,7 +63,9 @@ class LearningStore:
         behaviours = [
             (r[0], r[1], orjson.loads(r[2])) for r in await self._fetch(sql.ALL_BEHAVIOURS, ())
         ]
-        ids = {(LearningType(r[0]), r[1]): r[2] for r in await self._fetch(sql.LEARNING_IDS, ())}
+        ids = {
+            (LearningType(r[0]), r[1], r[2]): r[3] for r in await self._fetch(sql.LEARNING_IDS, ())
+        }
         last = (await self._fetch(sql.LAST_IDS, ()))[0]
         meta = await self._fetch(GET_META, ("extractor_cursor",))
         cursor = int(meta[0][0]) if meta else 0
@@ -149,8 +151,10 @@ def learning(r: Sequence[Any]) -> Learning:
 
 
 def _entry(r: Sequence[Any]) -> Entry:
-    clusters = tuple(orjson.loads(r[9])["clusters"])
-    return Entry(r[1], LearningType(r[2]), r[4], r[5], r[6], clusters)
+    body = orjson.loads(r[9])
+    clusters, tasks = tuple(body["clusters"]), tuple(body.get("evidence_tasks", ()))
+    templates = tuple(body.get("task_templates", ()))
+    return Entry(r[1], LearningType(r[2]), r[4], r[5], r[6], clusters, tasks, templates)
 
 
 def _anomaly(r: Sequence[Any]) -> Anomaly:

@@ -7,6 +7,8 @@ import orjson
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
 from server.learning.miner import AnomalyDraft
+from server.learning.signature import render_step, structured
+from server.learning.slots import slot_names
 
 INSERT_CLUSTER = "INSERT INTO clusters (id, tenant, terms, example, vector) VALUES (?, ?, ?, ?, ?)"
 ALL_CLUSTERS = "SELECT id, tenant, terms, example, vector FROM clusters ORDER BY id"
@@ -35,7 +37,7 @@ COUNT_ACTIVE_OF_TYPE = (
     "SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active' AND type = ?"
 )
 INSERT_DOCUMENT = "INSERT INTO learnings_fts (rowid, document) VALUES (?, ?)"
-LEARNING_IDS = "SELECT type, key, id FROM learnings"
+LEARNING_IDS = "SELECT type, tenant, key, id FROM learnings"
 LAST_IDS = "SELECT (SELECT coalesce(max(id), 0) FROM learnings), (SELECT coalesce(max(id), 0) FROM anomalies)"
 LEARNING_COLUMNS = (
     "id, type, status, agent_type, confidence, last_seen, created_at, updated_at, body"
@@ -120,8 +122,15 @@ def learning_body(d: LearningDraft) -> dict[str, Any]:
     return {
         "statement": d.statement,
         "task_example": d.task_example,
-        "actions": d.actions,
-        "trigger": {"action": d.trigger[0], "error": d.trigger[1]} if d.trigger else None,
+        "actions": [render_step(a) for a in d.actions],
+        "steps": [structured(a) for a in d.actions],
+        "slots": slot_names(d.actions),
+        "avoid": d.avoid,
+        "evidence_tasks": d.tasks,
+        "task_templates": d.templates,
+        "trigger": (
+            {"action": render_step(d.trigger[0]), "error": d.trigger[1]} if d.trigger else None
+        ),
         "gain": (
             {
                 "metric": gain.metric,
