@@ -13,11 +13,13 @@ from schemas import (
     Anomaly,
     ConfidenceLevel,
     Learning,
+    LearningsPage,
     LearningsQuery,
     LearningType,
     Page,
     ScoredLearning,
     Stats,
+    TenantEffect,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -72,7 +74,7 @@ class LearningMethods:
         since: datetime | None = None,
         limit: int = 10,
         cursor: str | None = None,
-    ) -> Page[ScoredLearning]:
+    ) -> LearningsPage:
         """One page of `GET /learnings`; pass `next_cursor` back as `cursor`."""
         query = local(
             LearningsQuery,
@@ -85,10 +87,15 @@ class LearningMethods:
             cursor=cursor,
         )
         params = query.model_dump(mode="json", exclude_none=True)
-        return await self._call("GET", "/learnings", Page[ScoredLearning], params=params)
+        return await self._call("GET", "/learnings", LearningsPage, params=params)
 
     async def get_learning(self, learning_id: int) -> Learning:
         return await self._call("GET", f"/learnings/{learning_id}", Learning)
+
+    async def learning_effect(self) -> TenantEffect:
+        """The tenant's measured lift: attempts offered learnings against attempts
+        whose learnings were held out (`learning_holdout_fraction`)."""
+        return await self._call("GET", "/learnings/effect", TenantEffect)
 
     async def get_statistics(self) -> Stats:
         """seed 003's get_statistics: counts, queues, retrieval mode and the hub."""

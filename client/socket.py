@@ -31,15 +31,14 @@ from schemas import (
     Interaction,
     LaggedFrame,
     LearningsOp,
+    LearningsPage,
     LearningsQuery,
     LearningsReply,
-    Page,
     PingOp,
     PongReply,
     PushFrame,
     RecordOp,
     RecordReply,
-    ScoredLearning,
     ServerFrame,
     StreamPosition,
     SubscribeOp,
@@ -104,7 +103,7 @@ class KaizenSocket:
         frame = RecordOp(id=self._next_id(), op="record", interactions=interactions)
         return (await self._request(frame, RecordReply)).data.ids
 
-    async def learnings(self, query: LearningsQuery) -> Page[ScoredLearning]:
+    async def learnings(self, query: LearningsQuery) -> LearningsPage:
         frame = LearningsOp(id=self._next_id(), op="learnings", query=query)
         return (await self._request(frame, LearningsReply)).data
 

@@ -31,7 +31,7 @@ from schemas.hub import (
     Unsubscribed,
 )
 from schemas.interactions import Interaction, RecordResult
-from schemas.learnings import Learning, LearningsQuery, ScoredLearning
+from schemas.learnings import Learning, LearningsPage, LearningsQuery
 from schemas.system import Stats
 
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -197,7 +197,7 @@ class LearningsReply(BaseModel):
     type: Literal["reply"] = "reply"
     op: Literal["learnings"] = "learnings"
     id: str
-    data: Page[ScoredLearning]
+    data: LearningsPage
 
 
 class LearningReply(BaseModel):

@@ -61,6 +61,11 @@ class Interaction(Strict):
         max_length=100,
         description="Ids of the learnings the agent followed in this attempt.",
     )
+    learnings_held_out: bool = Field(
+        default=False,
+        description="The attempt asked for learnings and got none, held out for the "
+        "tenant's hold-out (`held_out` in the reply).",
+    )
 
 
 class InteractionBatch(Strict):

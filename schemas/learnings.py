@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Cursor, Name, Strict
+from schemas.common import Cursor, Name, Page, Strict
 from schemas.enums import ConfidenceLevel, LearningType
 
 
@@ -110,7 +110,12 @@ class MatchReason(BaseModel):
     confidence: float
     recency: float = Field(description="2^(-age of last evidence / half-life).")
     agent_weight: float
-    score: float = Field(description="relevance x confidence x recency x agent_weight.")
+    effect_weight: float = Field(
+        default=1.0, description="1, less once applying the learning was measured to hurt."
+    )
+    score: float = Field(
+        description="relevance^relevance_power x confidence x recency x agent_weight x effect_weight."
+    )
     matched_task: str | None = Field(description="The learning's task nearest the query.")
     matched_terms: list[str] = Field(description="Query terms found in the learning.")
 
@@ -119,6 +124,29 @@ class ScoredLearning(Learning):
     relevance: float
     score: float
     why: MatchReason
+
+
+class LearningsPage(Page[ScoredLearning]):
+    held_out: bool = Field(
+        default=False,
+        description="Learnings were withheld from this request for the tenant's hold-out; "
+        "record the attempt with learnings_held_out so its outcome counts as the control.",
+    )
+
+
+class TenantEffect(BaseModel):
+    """What the tenant's learnings did: attempts offered learnings against attempts
+    whose learnings were held out (`learning_holdout_fraction`), with a 95% interval
+    on the difference (Newcombe, 1998)."""
+
+    holdout_fraction: float
+    offered: int = Field(description="Attempts that were offered learnings.")
+    offered_successes: int
+    held_out: int = Field(description="Attempts whose learnings were held out.")
+    held_out_successes: int
+    lift: float | None = Field(description="Success rate offered minus held out.")
+    low: float | None
+    high: float | None
 
 
 class LearningsQuery(Strict):

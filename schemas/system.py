@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from schemas.learnings import TenantEffect
+
 
 class Health(BaseModel):
     status: str
@@ -98,5 +100,6 @@ class Stats(BaseModel):
     websockets: int
     hub: HubStats
     learning: LearningStats
+    learning_effect: TenantEffect
     sessions: SessionCounts
     loop_lag: LoopLag

@@ -141,6 +141,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         max_batch=s.max_batch,
         ranking=rank_params(s),
         lexical_postings_max=s.lexical_postings_max,
+        holdout_fraction=s.learning_holdout_fraction,
     )
     performance = PerformanceService(
         store,

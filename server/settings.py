@@ -127,6 +127,13 @@ class Settings(BaseModel):
     semantic_weight: float = Field(
         0.8, ge=0, le=1, description="Weight of similarity against BM25 in relevance."
     )
+    learning_holdout_fraction: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of each tenant's learnings requests (with a task) answered with "
+        "none, as a randomised control for the tenant's measured lift.",
+    )
     relevance_power: float = Field(
         3.0,
         ge=1,

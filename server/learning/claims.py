@@ -4,8 +4,11 @@ Every claim's confidence is built on the Wilson lower bound L(k, n)
 (`confidence.py`) of decayed counts (`window.py`), so evidence outside the window
 counts for nothing and older evidence for less. A claim is made once it has
 `min_support` supporting interactions inside the window and the majority agrees;
-it stays ACTIVE while its decayed support is at least `retire_support` (and, for
-the derived types, while it still qualifies), and is RETIRED otherwise.
+it stays ACTIVE while its decayed support is at least `retire_support` and it
+still qualifies (SUCCESS_PATTERN and FAILURE_PATTERN: while the majority of its
+windowed outcomes still agrees, so a lucky single success retires at its first
+failure), and is RETIRED otherwise; RETIRED too once applying it was measured to
+hurt (`effects.py`).
 
 - SUCCESS_PATTERN: L(k̃, ñ) of the sequence's successes, backed off to how the
   same actions did for other agent types in the cluster, then in the tenant's
@@ -36,6 +39,7 @@ import orjson
 from schemas import ConfidenceLevel, LearningType
 from schemas.learnings import LearningStatus
 from server.learning.confidence import backed_off, level_floor, wilson_lower_bound
+from server.learning.effects import Lift, effect_weight
 from server.learning.patterns import Evidence, Pattern
 from server.learning.signature import render, render_step
 from server.learning.window import DAY, Window
@@ -100,6 +104,9 @@ class LearningDraft:
     """Its latest evidence tasks, for ranking."""
     templates: tuple[str, ...] = ()
     """A slotted learning's evidence tasks with the slots marked, for filling."""
+    effect: Lift | None = None
+    effect_weight: float = 1.0
+    """Rank factor of a measured harm (`effects.effect_weight`)."""
 
     @property
     def avoid(self) -> bool:
@@ -118,6 +125,13 @@ class Ledger:
 
     ids: dict[tuple[LearningType, str, str], int] = field(default_factory=dict)
     last_id: int = 0
+    names: dict[int, tuple[LearningType, str, str]] = field(default_factory=dict)
+    """Learning id → its (type, tenant, key)."""
+
+    def load(self, ids: dict[tuple[LearningType, str, str], int], last_id: int) -> None:
+        self.ids = dict(ids)
+        self.names = {i: name for name, i in ids.items()}
+        self.last_id = last_id
 
     def get(self, kind: LearningType, tenant: str, key: str) -> int | None:
         return self.ids.get((kind, tenant, key))
@@ -128,11 +142,18 @@ class Ledger:
             return found, False
         self.last_id += 1
         self.ids[(kind, tenant, key)] = self.last_id
+        self.names[self.last_id] = (kind, tenant, key)
         return self.last_id, True
 
 
 Examples = Callable[[int], str]
 """A cluster's example task, by cluster id."""
+Effects = Callable[[str, int, tuple[int, ...]], Lift | None]
+"""A learning's measured effect, by (tenant, id, clusters)."""
+
+
+def _unmeasured(tenant: str, learning_id: int, clusters: tuple[int, ...]) -> Lift | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +161,17 @@ class Claimer:
     rules: ClaimRules
     ledger: Ledger
     example: Examples
+    effects: Effects = _unmeasured
 
     def _days(self) -> int:
         return max(1, round(self.rules.window.span_s / DAY))
 
-    def _status(self, ev: Evidence, qualifies: bool = True) -> LearningStatus:
-        alive = qualifies and ev.n >= self.rules.retire_support
+    def _status(
+        self, ev: Evidence, qualifies: bool = True, measured: Lift | None = None
+    ) -> LearningStatus:
+        """Active while it qualifies, has support and has not been found to hurt."""
+        hurts = measured is not None and measured.hurts
+        alive = qualifies and ev.n >= self.rules.retire_support and not hurts
         return LearningStatus.ACTIVE if alive else LearningStatus.RETIRED
 
     def _holds(self, hits: int, count: int) -> bool:
@@ -182,8 +208,8 @@ class Claimer:
             f"it failed {ev.losses} of {ev.count} times in the last {self._days()} days."
         )
         confidence = wilson_lower_bound(ev.n - ev.k, ev.n)
-        kind = LearningType.FAILURE_PATTERN
-        return [self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,))]
+        kind, agrees = LearningType.FAILURE_PATTERN, 2 * ev.losses > ev.count
+        return [self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,), agrees)]
 
     def _sequence_draft(
         self, p: Pattern, ev: Evidence, kind: LearningType, parents: Parents | None = None
@@ -203,7 +229,8 @@ class Claimer:
             confidence = wilson_lower_bound(min(k, n), n)
         else:
             confidence = wilson_lower_bound(ev.n - ev.k, ev.n)
-        return self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,))
+        agrees = 2 * (ev.wins if wins else ev.losses) > ev.count
+        return self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,), agrees)
 
     def _draft(
         self,
@@ -221,13 +248,14 @@ class Claimer:
         key = key or p.key
         learning_id, new = self.ledger.id_for(kind, p.tenant, key)
         wins = kind is not LearningType.FAILURE_PATTERN
+        measured = self.effects(p.tenant, learning_id, clusters)
         return LearningDraft(
             id=learning_id,
             new=new,
             tenant=p.tenant,
             type=kind,
             key=key,
-            status=self._status(ev, qualifies),
+            status=self._status(ev, qualifies, measured),
             agent_type=p.agent_type,
             statement=statement,
             task_example=example,
@@ -246,6 +274,8 @@ class Claimer:
             gain=gain,
             tasks=tuple(p.tasks),
             templates=tuple(p.templates),
+            effect=measured,
+            effect_weight=effect_weight(measured, self.rules.prior_outcomes),
         )
 
     # -- ERROR_RECOVERY --------------------------------------------------------

@@ -27,6 +27,8 @@ class Entry:
     """Its latest evidence tasks: ranking compares the query with the nearest."""
     templates: tuple[str, ...] = ()
     """A slotted learning's tasks with the slots marked."""
+    effect: float = 1.0
+    """Rank factor of a measured harm, in [0, 1] (`effects.effect_weight`)."""
 
 
 def standing(confidence: float, last_seen: float, half_life_s: float) -> float:
@@ -175,7 +177,15 @@ class LearningIndex:
 
 def entry_of(d: LearningDraft) -> Entry:
     return Entry(
-        d.id, d.type, d.agent_type, d.confidence, d.last_seen, d.clusters, d.tasks, d.templates
+        d.id,
+        d.type,
+        d.agent_type,
+        d.confidence,
+        d.last_seen,
+        d.clusters,
+        d.tasks,
+        d.templates,
+        d.effect_weight,
     )
 
 

@@ -28,6 +28,7 @@ from schemas import Interaction, LearningType
 from server.learning.anomaly import BehaviourModel, Observation, Reason
 from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, group_key, pool
 from server.learning.clusters import Cluster, Clusterer
+from server.learning.effects import Feedback, Outcome
 from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
 from server.learning.recoveries import failed_steps, last_failed, recoveries
 from server.learning.signature import action_signature
@@ -92,6 +93,8 @@ class FoldResult:
     """(tenant, learning id) of learnings to retire that no draft restates: WORKFLOW
     learnings no longer among the tenant's, and group claims (TASK_STRATEGY,
     OPTIMIZATION, BEST_PRACTICE) whose sequences no longer qualify to be measured."""
+    effects: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    """(tenant, subject, tally) of the feedback tallies the fold changed."""
     cursor: int = 0
     folded: int = 0
 
@@ -107,6 +110,8 @@ class MiningState:
     last_learning_id: int
     last_anomaly_id: int
     cursor: int
+    effects: list[tuple[str, str, list[Any]]] = field(default_factory=list)
+    """(tenant, subject, tally) of the feedback tallies (`effects.Feedback`)."""
 
 
 PARENTS_MAX = 32
@@ -161,7 +166,8 @@ class Miner:
             jaccard_threshold=params.jaccard_similarity, cosine_threshold=params.cosine_similarity
         )
         self.ledger = Ledger()
-        self.claimer = Claimer(params.claims, self.ledger, self._example)
+        self.feedback = Feedback()
+        self.claimer = Claimer(params.claims, self.ledger, self._example, self.feedback.of)
         self.patterns: dict[tuple[str, str], Pattern] = {}
         self._groups: dict[tuple[str, str], set[str]] = {}
         self._sequences: dict[tuple[str, str], set[str]] = {}
@@ -209,8 +215,10 @@ class Miner:
         # what was queued before is lost with the process: restate every group
         self._queued_groups = dict.fromkeys(self._groups)
         self._queued_sequences = dict.fromkeys(self._sequences)
-        self.ledger.ids = dict(state.learning_ids)
-        self.ledger.last_id = state.last_learning_id
+        self.ledger.load(state.learning_ids, state.last_learning_id)
+        self.feedback.clear()
+        for tenant, subject, tally in state.effects:
+            self.feedback.load(tenant, subject, tally)
         self.last_anomaly_id = state.last_anomaly_id
         self.cursor = state.cursor
 
@@ -285,6 +293,7 @@ class Miner:
         if is_new:
             result.clusters.append(cluster)
         seen = _Seen(tenant, cluster.id, item, interaction_id, at, touched)
+        self._feedback(seen)
         for sequence in credited(signature, item):
             self._count_sequence(seen, sequence)
         self._count_steps(seen, signature)
@@ -293,6 +302,30 @@ class Miner:
             if len(recovery.clusters) < CLUSTERS_MAX:
                 recovery.clusters.add(cluster.id)
             self._count(recovery, seen)
+
+    def _feedback(self, seen: "_Seen") -> None:
+        """Count what the interaction says it was offered and applied (only the
+        tenant's own learnings), and restate those learnings with their effect.
+        A success that applied a learning adds its task to the learning's
+        evidence tasks, so the phrasing that found it is found next time."""
+        item, tenant = seen.item, seen.tenant
+        offered = self._owned(tenant, [*item.offered_learnings, *item.applied_learnings])
+        applied = self._owned(tenant, item.applied_learnings)
+        outcome = Outcome(item.success, offered, applied, item.learnings_held_out)
+        self.feedback.record(tenant, seen.cluster_id, outcome)
+        for learning_id in sorted(offered):
+            kind, _, key = self.ledger.names[learning_id]
+            found = self.patterns.get((tenant, key))
+            if found is not None:
+                if item.success and learning_id in applied:
+                    found.saw(item.task_description)
+                seen.touched.patterns[(tenant, key)] = found
+            elif kind is LearningType.TASK_STRATEGY:
+                seen.touched.groups[(tenant, key)] = None
+
+    def _owned(self, tenant: str, ids: Iterable[int]) -> frozenset[int]:
+        names = self.ledger.names
+        return frozenset(i for i in ids if i in names and names[i][1] == tenant)
 
     def _count_sequence(self, seen: "_Seen", signature: tuple[str, ...]) -> None:
         """Count a credited sequence, and its slotted form if it has one."""
@@ -432,6 +465,7 @@ class Miner:
             (tenant, agent, self.behaviours[(tenant, agent)].to_state())
             for tenant, agent in sorted(touched.behaviours)
         ]
+        result.effects = self.feedback.take_changed()
         result.cursor = self.cursor
         return result
 

@@ -1,7 +1,7 @@
 """Ranking of learnings for a task (seed 003's get_relevant_learnings).
 
     relevance = α·similarity + (1 − α)·lexical
-    score     = relevance^γ × confidence × recency × agent_weight
+    score     = relevance^γ × confidence × recency × agent_weight × effect_weight
 
 - similarity: cosine of the query task's embedding (all-MiniLM-L6-v2) to the
   nearest of the learning's own evidence tasks (`similarity.py`); where none of its
@@ -18,6 +18,8 @@
 - recency: 2^(−(now − last_seen)/h), h the recency half-life (`window.recency`).
 - agent_weight: 1 for the asked agent type, for best practices held by several
   agent types, or when none is asked; else `cross_agent_weight`.
+- effect_weight: 1, less once applying the learning was measured to hurt
+  (`effects.effect_weight`).
 
 A learning with no task cluster (WORKFLOW: its text is shell commands, not a
 task) has nothing to compare the query's embedding with, so its relevance is its
@@ -136,7 +138,7 @@ def _parts(
 ) -> Parts:
     fresh = recency(entry.last_seen, now, params.recency_half_life_s)
     weight = agent_weight(entry, agent_type, params.cross_agent_weight)
-    score = relevance**params.relevance_power * entry.confidence * fresh * weight
+    score = relevance**params.relevance_power * entry.confidence * fresh * weight * entry.effect
     return Parts(sim, lex, relevance, fresh, weight, score, cluster)
 
 

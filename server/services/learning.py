@@ -3,18 +3,21 @@
 
 import asyncio
 import heapq
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from schemas import (
     Interaction,
     Learning,
+    LearningsPage,
     LearningsQuery,
     LearningType,
     Page,
     RecordResult,
     ScoredLearning,
     StoredInteraction,
+    TenantEffect,
 )
 from schemas.anomalies import AnomaliesQuery, Anomaly
 from schemas.learnings import MatchReason
@@ -23,6 +26,7 @@ from server.clock import Clock
 from server.errors import BatchTooLarge, NotFound
 from server.learning.candidates import threshold_candidates
 from server.learning.confidence import level_floor
+from server.learning.effects import Comparison, lift
 from server.learning.index import Entry, LearningIndex, TenantIndex
 from server.learning.lexical import DocumentFrequencies
 from server.learning.ranking import Ranked, RankParams, Similarity, agent_weight, rank, unranked
@@ -60,6 +64,8 @@ class LearningService:
         max_batch: int,
         ranking: RankParams,
         lexical_postings_max: int,
+        holdout_fraction: float = 0.0,
+        rng: random.Random | None = None,
     ) -> None:
         self._store = store
         self._index = index
@@ -69,6 +75,8 @@ class LearningService:
         self._ranking = ranking
         self._postings_max = lexical_postings_max
         self._frequencies = DocumentFrequencies(FREQUENCIES_TTL_S)
+        self._holdout = holdout_fraction
+        self._rng = rng or random.Random()
 
     @property
     def retrieval(self) -> Literal["semantic+lexical", "lexical"]:
@@ -119,27 +127,46 @@ class LearningService:
             raise NotFound("no such learning", id=learning_id)
         return found
 
+    async def effect(self, tenant: str) -> TenantEffect:
+        """The tenant's measured lift: offered learnings against held out
+        (`effects.py`), as last committed. Safe to cancel: it only reads."""
+        state = await self._store.learning.tally(tenant, "t")
+        arms = Comparison.from_state(state) if state else Comparison()
+        measured = lift(arms.applied, arms.compared) if arms.applied.n and arms.compared.n else None
+        return TenantEffect(
+            holdout_fraction=self._holdout,
+            offered=arms.applied.n,
+            offered_successes=arms.applied.k,
+            held_out=arms.compared.n,
+            held_out_successes=arms.compared.k,
+            lift=measured.lift if measured else None,
+            low=measured.low if measured else None,
+            high=measured.high if measured else None,
+        )
+
     async def count_task_strategies(self, tenant: str) -> int:
         return await self._store.learning.count_active(tenant, LearningType.TASK_STRATEGY)
 
     # -- ranking -------------------------------------------------------------------
 
-    async def learnings(self, tenant: str, query: LearningsQuery) -> Page[ScoredLearning]:
+    async def learnings(self, tenant: str, query: LearningsQuery) -> LearningsPage:
         """Active learnings ranked for the query (see `ranking`). Pages are offsets
         into the ranking, which may shift between pages as learning goes on.
         Safe to cancel: it only reads."""
         offset = decode_cursor(query.cursor, "offset", int) or 0
         end = offset + query.limit
+        if query.task is not None and self._rng.random() < self._holdout:
+            return LearningsPage(items=[], held_out=True)
         index = self._index.tenant(tenant)
         if index is None:
-            return Page[ScoredLearning](items=[])
+            return LearningsPage(items=[])
         if query.task is None:
             ranked = await self._unranked(tenant, index, query)
         else:
             ranked = await self._ranked(tenant, index, query, query.task, end + 1)
         items = await self._page(tenant, index, ranked[offset:end], query.task)
         next_cursor = encode_cursor(offset=end) if end < len(ranked) else None
-        return Page[ScoredLearning](items=items, next_cursor=next_cursor)
+        return LearningsPage(items=items, next_cursor=next_cursor)
 
     async def _ranked(
         self, tenant: str, index: TenantIndex, query: LearningsQuery, task: str, need: int
@@ -160,7 +187,7 @@ class LearningService:
             return relevance**p.relevance_power if relevance >= p.min_relevance else 0.0
 
         def weight(entry: Entry) -> float:
-            return agent_weight(entry, query.agent_type, p.cross_agent_weight)
+            return agent_weight(entry, query.agent_type, p.cross_agent_weight) * entry.effect
 
         ids = threshold_candidates(index, nearest, need, base, now, keep, weight)
         ids |= {i for i in lexical if i in index.entries and keep(index.entries[i])}
@@ -322,6 +349,7 @@ def _scored(
         confidence=r.entry.confidence,
         recency=p.recency,
         agent_weight=p.agent_weight,
+        effect_weight=r.entry.effect,
         score=p.score,
         matched_task=p.matched_task or (cluster.example if cluster else None),
         matched_terms=sorted(asked & found),

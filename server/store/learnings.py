@@ -49,6 +49,7 @@ class LearningStore:
             (sql.INSERT_DOCUMENT, [(d.id, d.document) for d in fold.learnings if d.new]),
             (sql.INSERT_ANOMALY, [sql.anomaly_values(a) for a in fold.anomalies]),
             (sql.RETIRE_LEARNING, [(now, tenant, i) for tenant, i in fold.retired]),
+            (sql.UPSERT_EFFECT, [(t, s, orjson.dumps(v)) for t, s, v in fold.effects]),
         ]
         if fold.folded:
             steps.append((SET_META, [("extractor_cursor", str(fold.cursor))]))
@@ -69,7 +70,13 @@ class LearningStore:
         last = (await self._fetch(sql.LAST_IDS, ()))[0]
         meta = await self._fetch(GET_META, ("extractor_cursor",))
         cursor = int(meta[0][0]) if meta else 0
-        return MiningState(clusters, patterns, behaviours, ids, last[0], last[1], cursor)
+        effects = [(r[0], r[1], orjson.loads(r[2])) for r in await self._fetch(sql.ALL_EFFECTS, ())]
+        return MiningState(clusters, patterns, behaviours, ids, last[0], last[1], cursor, effects)
+
+    async def tally(self, tenant: str, subject: str) -> list[int] | None:
+        """A feedback tally as last committed (`effects.Feedback`)."""
+        rows = await self._fetch(sql.GET_EFFECT, (tenant, subject))
+        return [int(v) for v in orjson.loads(rows[0][0])] if rows else None
 
     async def active(self) -> list[tuple[str, Entry]]:
         """(tenant, index entry) of every active learning."""
@@ -154,7 +161,8 @@ def _entry(r: Sequence[Any]) -> Entry:
     body = orjson.loads(r[9])
     clusters, tasks = tuple(body["clusters"]), tuple(body.get("evidence_tasks", ()))
     templates = tuple(body.get("task_templates", ()))
-    return Entry(r[1], LearningType(r[2]), r[4], r[5], r[6], clusters, tasks, templates)
+    weight = float(body.get("effect_weight", 1.0))
+    return Entry(r[1], LearningType(r[2]), r[4], r[5], r[6], clusters, tasks, templates, weight)
 
 
 def _anomaly(r: Sequence[Any]) -> Anomaly:

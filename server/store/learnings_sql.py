@@ -6,6 +6,7 @@ import orjson
 
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
+from server.learning.effects import Lift
 from server.learning.miner import AnomalyDraft
 from server.learning.signature import render_step, structured
 from server.learning.slots import slot_names
@@ -17,6 +18,12 @@ INSERT INTO patterns (tenant, key, state) VALUES (?, ?, ?)
 ON CONFLICT (tenant, key) DO UPDATE SET state = excluded.state
 """
 ALL_PATTERNS = "SELECT tenant, key, state FROM patterns"
+UPSERT_EFFECT = """
+INSERT INTO effects (tenant, subject, state) VALUES (?, ?, ?)
+ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state
+"""
+ALL_EFFECTS = "SELECT tenant, subject, state FROM effects"
+GET_EFFECT = "SELECT state FROM effects WHERE tenant = ? AND subject = ?"
 UPSERT_BEHAVIOUR = """
 INSERT INTO behaviours (tenant, agent_type, state) VALUES (?, ?, ?)
 ON CONFLICT (tenant, agent_type) DO UPDATE SET state = excluded.state
@@ -116,6 +123,20 @@ def learning_values(d: LearningDraft, now: float) -> tuple[object, ...]:
     )
 
 
+def effect_body(measured: Lift | None) -> dict[str, Any] | None:
+    if measured is None:
+        return None
+    return {
+        "applied": measured.applied.n,
+        "applied_successes": measured.applied.k,
+        "compared": measured.compared.n,
+        "compared_successes": measured.compared.k,
+        "lift": measured.lift,
+        "low": measured.low,
+        "high": measured.high,
+    }
+
+
 def learning_body(d: LearningDraft) -> dict[str, Any]:
     """The fields no query filters on, kept whole in `body`."""
     gain = d.gain
@@ -127,6 +148,8 @@ def learning_body(d: LearningDraft) -> dict[str, Any]:
         "slots": slot_names(d.actions),
         "avoid": d.avoid,
         "evidence_tasks": d.tasks,
+        "effect": effect_body(d.effect),
+        "effect_weight": d.effect_weight,
         "task_templates": d.templates,
         "trigger": (
             {"action": render_step(d.trigger[0]), "error": d.trigger[1]} if d.trigger else None

@@ -297,6 +297,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_tenant ON jobs (tenant, id);
     CREATE INDEX jobs_by_state ON jobs (state);
     """,
+    # 8: feedback tallies: what applying each learning did, per cluster and tenant
+    """
+    CREATE TABLE effects (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    );
+    """,
 )
 
 

@@ -13,14 +13,15 @@ from schemas import (
     Health,
     InteractionBatch,
     Learning,
+    LearningsPage,
     LearningsQuery,
     ListQuery,
     Page,
     RecordRequest,
     RecordResult,
-    ScoredLearning,
     Stats,
     StoredInteraction,
+    TenantEffect,
     TokenCreate,
     TokenCreated,
     TokenInfo,
@@ -75,6 +76,10 @@ async def get_interaction(request: web.Request) -> web.Response:
 async def learnings(request: web.Request) -> web.Response:
     query = read_query(request, LearningsQuery)
     return reply(await services(request).learning.learnings(principal(request).tenant, query))
+
+
+async def learning_effect(request: web.Request) -> web.Response:
+    return reply(await services(request).learning.effect(principal(request).tenant))
 
 
 async def anomalies(request: web.Request) -> web.Response:
@@ -150,7 +155,14 @@ ROUTES: tuple[Route, ...] = (
         learnings,
         "Learnings ranked by relevance x confidence x recency, with the parts of each score",
         query=LearningsQuery,
-        reply=Page[ScoredLearning],
+        reply=LearningsPage,
+    ),
+    Route(
+        "GET",
+        "/learnings/effect",
+        learning_effect,
+        "The tenant's measured lift: attempts offered learnings against attempts held out",
+        reply=TenantEffect,
     ),
     Route("GET", r"/learnings/{id:\d+}", get_learning, "One learning", reply=Learning),
     Route(

@@ -19,6 +19,7 @@ async def collect_stats(svc: Services, tenant: str) -> Stats:
         websockets=len(svc.sockets),
         hub=svc.hub.stats(tenant),
         learning=svc.learning.stats(svc.extractor.sweeps, svc.extractor.anomalies),
+        learning_effect=await svc.learning.effect(tenant),
         sessions=await svc.sessions.stats(tenant),
         loop_lag=svc.loop_lag.snapshot(),
     )
