@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 from client import KaizenClient, LearningType
 from schemas import Interaction, LearningStatus
 from server.learning.claims import ClaimRules, LearningDraft
+from server.learning.confidence import wilson_lower_bound
 from server.learning.effects import HURT_MIN_APPLIED, Tally, effect_weight, lift
 from server.learning.miner import FoldResult, Miner, MinerParams
+from server.learning.reliability import weight
 from server.learning.window import DAY, Window
 from server.store.records import CommittedBatch
 from tests.conftest import eventually
@@ -219,3 +221,49 @@ async def _listed(kz: KaizenClient) -> list[Any]:
 async def _measured(kz: KaizenClient) -> Any:
     effect = await kz.learning_effect()
     return effect if effect.offered >= 4 and effect.lift is not None else None
+
+
+def sourced(actions: list[dict[str, Any]], success: bool, agent: str, **kw: Any) -> CommittedBatch:
+    batch = row(actions, success, **kw)
+    batch.items[0].metadata = {"agent_id": agent}
+    return batch
+
+
+def test_a_source_whose_successes_fail_for_others_loses_weight_as_evidence() -> None:
+    m = miner()
+    lie = [{"type": "shake", "object": "jar"}]
+    other_lie = [{"type": "freeze", "object": "jar"}]
+    told = success_pattern(fold(m, [sourced(lie, True, "liar")]))
+    untested = next(
+        d
+        for d in fold(m, [sourced(other_lie, True, "liar")]).learnings
+        if d.actions != told.actions
+    )
+    assert untested.confidence == pytest.approx(wilson_lower_bound(1, 1))
+    for n in range(5):
+        fold(m, [sourced(lie, False, f"honest-{n}", applied=(told.id,))])
+    assert m.feedback.reliability("t", "liar", 3.0) == pytest.approx(3 / 8)
+    swept = m.sweep(NOW)
+    after = next(d for d in swept.learnings if d.id == untested.id)
+    assert after.status is LearningStatus.RETIRED  # its one success now weighs under half
+    assert m.feedback.reliability("t", "honest-0", 3.0) == 1.0
+
+
+def test_an_agent_does_not_vouch_for_itself() -> None:
+    m = miner()
+    told = success_pattern(fold(m, [sourced(BAD, True, "solo")]))
+    fold(m, [sourced(BAD, False, "solo", applied=(told.id,))])
+    assert m.feedback.reliability("t", "solo", 3.0) == 1.0
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=4), st.integers(1, 20), max_size=5),
+    st.integers(0, 5),
+)
+def test_the_evidence_weight_is_a_mean_of_reliabilities(
+    sources: dict[str, int], unsourced: int
+) -> None:
+    reliable = {s: (i % 4) / 4 for i, s in enumerate(sources)}
+    w = weight(sources, reliable, unsourced)
+    assert min(reliable.values(), default=1.0) - 1e-9 <= w <= 1 + 1e-9
+    assert weight(sources, {}, unsourced) == 1.0

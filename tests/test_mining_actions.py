@@ -247,3 +247,37 @@ def test_two_tenants_that_learn_the_same_recovery_hold_two_learnings() -> None:
     assert all(len(tenants) == 1 for tenants in by_id.values())
     kinds = {(d.type, d.tenant) for d in stated}
     assert {(LearningType.ERROR_RECOVERY, "acme"), (LearningType.ERROR_RECOVERY, "globex")} <= kinds
+
+
+def test_a_slot_adds_up_across_clusters_and_knows_its_share_of_the_template() -> None:
+    m = miner()
+    tasks = {
+        "shirt": "laundry basket",
+        "jeans": "laundry basket",
+        "toothbrush": "cabinet",
+        "comb": "cabinet",
+    }
+    rows = [row(f"Put the {o} where it belongs", [put(o, place)]) for o, place in tasks.items()]
+    result = fold(m, rows)
+    slotted = {d.actions: d for d in result.learnings if d.key.startswith("slot|")}
+    assert len(slotted) == 2
+    for learning in slotted.values():
+        assert learning.templates == ("Put the {object} where it belongs",)
+        assert learning.template_shares == (0.5,)
+    clusters = {
+        d.clusters for d in of(result, LearningType.SUCCESS_PATTERN) if d.key.startswith("seq|")
+    }
+    assert len(clusters) > 1 or all(len(d.clusters) == 1 for d in slotted.values())
+
+
+def test_a_template_that_always_leads_to_one_slotted_sequence_has_all_of_it() -> None:
+    m = miner()
+    rows = [
+        row(
+            f"roast the {food}, cooking a meal",
+            [{"type": "cook", "object": food, "target": "oven"}],
+        )
+        for food in ("red apple", "yellow potato", "carrot")
+    ]
+    (learning,) = [d for d in fold(m, rows).learnings if d.key.startswith("slot|")]
+    assert learning.template_shares == (1.0,)

@@ -13,6 +13,7 @@ from server.learning.candidates import threshold_candidates
 from server.learning.clusters import Cluster
 from server.learning.index import Entry, TenantIndex
 from server.learning.ranking import RankParams, TaskMatch, agent_weight, rank, unranked
+from server.learning.similarity import PerTask
 from server.services.learning import cluster_similarity
 
 PARAMS = RankParams(alpha=0.8, cross_agent_weight=0.5, recency_half_life_s=100.0, min_relevance=0.3)
@@ -153,3 +154,25 @@ def test_a_learning_about_this_very_task_outranks_a_distant_one_whatever_its_sup
     assert ranked[0].entry.id == 1
     assert ranked[0].parts.matched_task == "t"
     assert ranked[0].parts.score == pytest.approx(0.207)
+
+
+def test_a_template_the_query_fills_matches_at_the_slots_share_of_it() -> None:
+    index = TenantIndex(half_life_s=100.0)
+    slotted = Entry(
+        1,
+        LearningType.SUCCESS_PATTERN,
+        "cook",
+        0.5,
+        NOW,
+        (1,),
+        ("roast the red apple, cooking a meal",),
+        ("roast the {object}, cooking a meal",),
+        1.0,
+        (0.75,),
+    )
+    per_task = PerTask(index, "roast the purple potato, cooking a meal", None)
+    match = per_task(slotted)
+    assert match is not None and match.similarity == 0.75
+    assert match.task == "roast the {object}, cooking a meal"
+    unrelated = PerTask(index, "slice the purple potato, cooking a meal", None)(slotted)
+    assert unrelated is not None and unrelated.similarity < 0.75

@@ -30,6 +30,7 @@ hurt (`effects.py`).
   above, once they span `best_practice_breadth` task clusters or agent types.
 """
 
+import dataclasses
 import math
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,8 @@ class LearningDraft:
     """Its latest evidence tasks, for ranking."""
     templates: tuple[str, ...] = ()
     """A slotted learning's evidence tasks with the slots marked, for filling."""
+    template_shares: tuple[float, ...] = ()
+    """Its share of each template's successes (`Miner.template_shares`)."""
     effect: Lift | None = None
     effect_weight: float = 1.0
     """Rank factor of a measured harm (`effects.effect_weight`)."""
@@ -188,13 +191,18 @@ class Claimer:
             p.claims.add(LearningType.FAILURE_PATTERN)
         return [self._sequence_draft(p, ev, kind, parents) for kind in sorted(p.claims)]
 
-    def slotted(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
-        """A slotted sequence claims success once it held for FILLINGS_MIN fillings."""
+    def slotted(
+        self, p: Pattern, ev: Evidence, shares: tuple[float, ...] = ()
+    ) -> list[LearningDraft]:
+        """A slotted sequence claims success once it held for FILLINGS_MIN fillings;
+        `shares` are its share of each of its templates' successes."""
         if len(p.values) >= FILLINGS_MIN and self._holds(ev.wins, ev.count):
             p.claims.add(LearningType.SUCCESS_PATTERN)
         if LearningType.SUCCESS_PATTERN not in p.claims:
             return []
-        return [self._sequence_draft(p, ev, LearningType.SUCCESS_PATTERN)]
+        draft = self._sequence_draft(p, ev, LearningType.SUCCESS_PATTERN)
+        clusters = tuple(sorted(p.clusters)) or draft.clusters
+        return [dataclasses.replace(draft, clusters=clusters, template_shares=shares)]
 
     def step(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
         """A step that mostly fails in its cluster: a "don't"."""
@@ -215,7 +223,8 @@ class Claimer:
         self, p: Pattern, ev: Evidence, kind: LearningType, parents: Parents | None = None
     ) -> LearningDraft:
         wins = kind is LearningType.SUCCESS_PATTERN
-        example = p.tasks[-1] if p.tasks else self.example(p.cluster_id)
+        latest = p.templates or p.tasks
+        example = latest[-1] if latest else self.example(p.cluster_id)
         verb = f"succeeded {ev.wins}" if wins else f"failed {ev.losses}"
         advice = "" if wins else "; avoid it or change it"
         statement = (

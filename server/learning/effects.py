@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.learning.confidence import Z_95
+from server.learning.reliability import reliability
 
 HURT_MIN_APPLIED = 3
 """Applications before a learning can be found to hurt: fewer never exclude zero
@@ -115,7 +116,8 @@ def effect_weight(measured: Lift | None, m: float) -> float:
 
 Subject = str
 """What a tally is of, within a tenant: "l:<learning id>", "c:<cluster id>" (the
-cluster's attempts offered nothing) or "t" (the tenant's hold-out)."""
+cluster's attempts offered nothing), "s:<source>" (`reliability.py`) or "t" (the
+tenant's hold-out)."""
 
 
 @dataclass(slots=True)
@@ -125,6 +127,8 @@ class Feedback:
     learnings: dict[tuple[str, int], Comparison] = field(default_factory=dict)
     baselines: dict[tuple[str, int], Tally] = field(default_factory=dict)
     tenants: dict[str, Comparison] = field(default_factory=dict)
+    sources: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    """(tenant, source) → [n, k]: how its learnings did when others applied them."""
     changed: set[tuple[str, Subject]] = field(default_factory=set)
 
     def record(self, tenant: str, cluster_id: int | None, outcome: "Outcome") -> None:
@@ -142,6 +146,16 @@ class Feedback:
             arm = self.tenants.setdefault(tenant, Comparison())
             (arm.compared if outcome.held_out else arm.applied).add(outcome.success)
             self.changed.add((tenant, "t"))
+        for source, share in outcome.credits.items():
+            tally = self.sources.setdefault((tenant, source), [0.0, 0.0])
+            tally[0] += share
+            tally[1] += share * outcome.success
+            self.changed.add((tenant, f"s:{source}"))
+
+    def reliability(self, tenant: str, source: str, m: float) -> float:
+        """The source's reliability (`reliability.reliability`)."""
+        n, k = self.sources.get((tenant, source), (0.0, 0.0))
+        return reliability(k, n, m)
 
     def _learning(self, tenant: str, learning_id: int) -> Comparison:
         self.changed.add((tenant, f"l:{learning_id}"))
@@ -158,14 +172,16 @@ class Feedback:
             compared = Tally(compared.n + base.n, compared.k + base.k)
         return lift(found.applied, compared)
 
-    def take_changed(self) -> list[tuple[str, Subject, list[int]]]:
+    def take_changed(self) -> list[tuple[str, Subject, list[Any]]]:
         """(tenant, subject, state) of each tally changed since the last call."""
         rows = [(t, s, self._state(t, s)) for t, s in sorted(self.changed)]
         self.changed.clear()
         return rows
 
-    def _state(self, tenant: str, subject: Subject) -> list[int]:
+    def _state(self, tenant: str, subject: Subject) -> list[Any]:
         kind, _, name = subject.partition(":")
+        if kind == "s":
+            return list(self.sources[(tenant, name)])
         if kind == "l":
             return self.learnings[(tenant, int(name))].to_state()
         if kind == "c":
@@ -175,7 +191,9 @@ class Feedback:
 
     def load(self, tenant: str, subject: Subject, state: list[Any]) -> None:
         kind, _, name = subject.partition(":")
-        if kind == "l":
+        if kind == "s":
+            self.sources[(tenant, name)] = [float(state[0]), float(state[1])]
+        elif kind == "l":
             self.learnings[(tenant, int(name))] = Comparison.from_state(state)
         elif kind == "c":
             self.baselines[(tenant, int(name))] = Tally(int(state[0]), int(state[1]))
@@ -186,6 +204,7 @@ class Feedback:
         self.learnings.clear()
         self.baselines.clear()
         self.tenants.clear()
+        self.sources.clear()
         self.changed.clear()
 
 
@@ -196,3 +215,5 @@ class Outcome:
     """Offered learnings, applied ones included."""
     applied: frozenset[int]
     held_out: bool
+    credits: dict[str, float] = field(default_factory=dict)
+    """Source → its share of the applied learnings' successes, for reliability."""

@@ -29,6 +29,8 @@ class Entry:
     """A slotted learning's tasks with the slots marked."""
     effect: float = 1.0
     """Rank factor of a measured harm, in [0, 1] (`effects.effect_weight`)."""
+    template_shares: tuple[float, ...] = ()
+    """Its share of each template's successes, aligned with `templates`."""
 
 
 def standing(confidence: float, last_seen: float, half_life_s: float) -> float:
@@ -186,6 +188,7 @@ def entry_of(d: LearningDraft) -> Entry:
         d.tasks,
         d.templates,
         d.effect_weight,
+        d.template_shares,
     )
 
 

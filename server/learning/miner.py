@@ -31,8 +31,9 @@ from server.learning.clusters import Cluster, Clusterer
 from server.learning.effects import Feedback, Outcome
 from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
 from server.learning.recoveries import failed_steps, last_failed, recoveries
+from server.learning.reliability import shares, source_of, weighed, weight
 from server.learning.signature import action_signature
-from server.learning.slots import slot
+from server.learning.slots import Slotted, slot
 from server.learning.workflows import workflow_draft
 from server.workflows.mining import WorkflowPattern
 
@@ -93,7 +94,7 @@ class FoldResult:
     """(tenant, learning id) of learnings to retire that no draft restates: WORKFLOW
     learnings no longer among the tenant's, and group claims (TASK_STRATEGY,
     OPTIMIZATION, BEST_PRACTICE) whose sequences no longer qualify to be measured."""
-    effects: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    effects: list[tuple[str, str, list[Any]]] = field(default_factory=list)
     """(tenant, subject, tally) of the feedback tallies the fold changed."""
     cursor: int = 0
     folded: int = 0
@@ -172,6 +173,8 @@ class Miner:
         self._groups: dict[tuple[str, str], set[str]] = {}
         self._sequences: dict[tuple[str, str], set[str]] = {}
         self._cluster_agents: dict[tuple[str, int], set[str]] = {}
+        self._templates: dict[tuple[str, str, str], set[str]] = {}
+        """(tenant, agent type, task template) → the SLOT patterns stated under it."""
         self.behaviours: dict[tuple[str, str], BehaviourModel] = {}
         self.last_anomaly_id = 0
         self._stated: dict[int, int] = {}
@@ -202,6 +205,7 @@ class Miner:
         self._groups.clear()
         self._sequences.clear()
         self._cluster_agents.clear()
+        self._templates.clear()
         self.behaviours.clear()
         self._stated.clear()
         self._queued_groups.clear()
@@ -230,6 +234,8 @@ class Miner:
 
     def _index(self, p: Pattern) -> None:
         self.patterns[(p.tenant, p.key)] = p
+        for template in p.templates:
+            self._templates.setdefault((p.tenant, p.agent_type, template), set()).add(p.key)
         if p.kind is PatternKind.SEQUENCE:
             self._groups.setdefault((p.tenant, group_key(p)), set()).add(p.key)
             self._sequences.setdefault((p.tenant, _json(p.actions)), set()).add(p.key)
@@ -311,7 +317,8 @@ class Miner:
         item, tenant = seen.item, seen.tenant
         offered = self._owned(tenant, [*item.offered_learnings, *item.applied_learnings])
         applied = self._owned(tenant, item.applied_learnings)
-        outcome = Outcome(item.success, offered, applied, item.learnings_held_out)
+        credits = self._credits(tenant, applied, source_of(item.metadata))
+        outcome = Outcome(item.success, offered, applied, item.learnings_held_out, credits)
         self.feedback.record(tenant, seen.cluster_id, outcome)
         for learning_id in sorted(offered):
             kind, _, key = self.ledger.names[learning_id]
@@ -322,6 +329,25 @@ class Miner:
                 seen.touched.patterns[(tenant, key)] = found
             elif kind is LearningType.TASK_STRATEGY:
                 seen.touched.groups[(tenant, key)] = None
+
+    def _credits(
+        self, tenant: str, applied: frozenset[int], applier: str | None
+    ) -> dict[str, float]:
+        """Each source's share of the applied learnings' successes, summed."""
+        credits: dict[str, float] = {}
+        for learning_id in applied:
+            found = self.patterns.get((tenant, self.ledger.names[learning_id][2]))
+            for source, share in shares(found.sources if found else {}, applier).items():
+                credits[source] = credits.get(source, 0.0) + share
+        return credits
+
+    def _reliability(self, p: Pattern) -> float:
+        """The weight of p's successes by their sources' reliability."""
+        if not p.sources:
+            return 1.0
+        m = self.params.claims.prior_outcomes
+        reliable = {s: self.feedback.reliability(p.tenant, s, m) for s in p.sources}
+        return weight(p.sources, reliable, p.unsourced)
 
     def _owned(self, tenant: str, ids: Iterable[int]) -> frozenset[int]:
         names = self.ledger.names
@@ -338,11 +364,41 @@ class Miner:
         touched.sequences.add((tenant, _json(signature)))
         slotted = slot(signature, item.task_description)
         if slotted is not None:
-            kind = PatternKind.SLOT
-            pattern = self._sequence(tenant, seen.cluster_id, item.agent_type, slotted.steps, kind)
-            self._count(pattern, seen, template=slotted.template)
-            if item.success:
-                pattern.filled(_json([v for _, v in slotted.filling]))
+            self._count_slotted(seen, slotted)
+
+    def _count_slotted(self, seen: "_Seen", slotted: Slotted) -> None:
+        """Count a slotted sequence, across clusters: the values that differ are
+        what tells the tasks of one template apart, and tasks that differ in them
+        land in clusters of their own. Its siblings under the same template are
+        restated too, since their share of the template's successes moved."""
+        tenant, agent = seen.tenant, seen.item.agent_type
+        key = f"{PatternKind.SLOT.value}|{agent}|{_json(slotted.steps)}"
+        pattern = self._pattern(
+            PatternKind.SLOT, tenant, key, agent, slotted.steps, seen.cluster_id
+        )
+        if len(pattern.clusters) < CLUSTERS_MAX:
+            pattern.clusters.add(seen.cluster_id)
+        self._count(pattern, seen, template=slotted.template)
+        if seen.item.success:
+            pattern.filled(_json([v for _, v in slotted.filling]))
+        siblings = self._templates.setdefault((tenant, agent, slotted.template), set())
+        siblings.add(key)
+        for sibling in siblings:
+            seen.touched.patterns[(tenant, sibling)] = self.patterns[(tenant, sibling)]
+
+    def template_shares(self, p: Pattern, now: float) -> tuple[float, ...]:
+        """For each of p's task templates, p's share of the windowed successes of
+        the slotted sequences stated under it: 1 when every task of the template
+        that succeeded did so with p's actions, 1/2 when another sequence took as
+        many ("put {object} in the laundry basket" for a shirt and jeans, another
+        place for a toothbrush, under "Put the {object} where it belongs")."""
+        own = p.evidence(self.window, now).wins
+        shares = []
+        for template in p.templates:
+            keys = self._templates.get((p.tenant, p.agent_type, template), {p.key})
+            total = sum(self.patterns[(p.tenant, k)].evidence(self.window, now).wins for k in keys)
+            shares.append(own / total if total else 0.0)
+        return tuple(shares)
 
     def _count_steps(self, seen: "_Seen", signature: tuple[str, ...]) -> None:
         """Credit per step: a failed step opens a STEP pattern in its cluster, and
@@ -372,19 +428,27 @@ class Miner:
             iterations=item.iterations,
         )
         p.remember(seen.interaction_id, ok, self.params.evidence_max)
+        if ok:
+            p.credit(source_of(item.metadata))
         p.saw(item.task_description, template)
         seen.touched.patterns[(p.tenant, p.key)] = p
 
     def _sequence(
+        self, tenant: str, cluster_id: int, agent_type: str, steps: tuple[str, ...]
+    ) -> Pattern:
+        key = f"{PatternKind.SEQUENCE.value}|{cluster_id}|{agent_type}|{_json(steps)}"
+        return self._pattern(PatternKind.SEQUENCE, tenant, key, agent_type, steps, cluster_id)
+
+    def _pattern(
         self,
+        kind: PatternKind,
         tenant: str,
-        cluster_id: int,
+        key: str,
         agent_type: str,
         steps: tuple[str, ...],
-        kind: PatternKind = PatternKind.SEQUENCE,
+        cluster_id: int,
     ) -> Pattern:
-        """The SEQUENCE (or SLOT) pattern of these steps in this group, made if new."""
-        key = f"{kind.value}|{cluster_id}|{agent_type}|{_json(steps)}"
+        """The pattern under `key`, made if new."""
         found = self.patterns.get((tenant, key))
         if found is None:
             found = Pattern(kind, tenant, key, agent_type, steps, cluster_id)
@@ -488,11 +552,11 @@ class Miner:
     ) -> list[LearningDraft]:
         drafts: list[LearningDraft] = []
         for p in touched.patterns.values():
-            ev = p.evidence(self.window, now)
+            ev = weighed(p.evidence(self.window, now), self._reliability(p))
             if p.kind is PatternKind.SEQUENCE:
                 drafts += self.claimer.sequence(p, ev, functools.partial(self._parents, p, now))
             elif p.kind is PatternKind.SLOT:
-                drafts += self.claimer.slotted(p, ev)
+                drafts += self.claimer.slotted(p, ev, self.template_shares(p, now))
             elif p.kind is PatternKind.STEP:
                 drafts += self.claimer.step(p, ev)
             else:
@@ -589,7 +653,7 @@ class Miner:
 
     def _members(self, tenant: str, keys: set[str], now: float) -> list[tuple[Pattern, Evidence]]:
         members = [self.patterns[(tenant, k)] for k in sorted(keys)]
-        return [(p, p.evidence(self.window, now)) for p in members]
+        return [(p, weighed(p.evidence(self.window, now), self._reliability(p))) for p in members]
 
     def workflows(
         self, tenant: str, patterns: Sequence[WorkflowPattern], active: Iterable[int]

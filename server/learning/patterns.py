@@ -29,6 +29,8 @@ TASKS_MAX = 8
 """Distinct evidence tasks a pattern remembers, latest kept (for ranking by task)."""
 VALUES_MAX = 16
 """Distinct slot fillings a SLOT pattern remembers."""
+SOURCES_MAX = 16
+"""Sources a pattern remembers by name; successes of any more count as unsourced."""
 
 
 class PatternKind(enum.StrEnum):
@@ -60,6 +62,10 @@ class Pattern:
     """SLOT: the same tasks with the slotted values marked ("put the {object} away")."""
     values: list[str] = field(default_factory=list)
     """SLOT: the distinct fillings (JSON) its successes had."""
+    sources: dict[str, int] = field(default_factory=dict)
+    """Successes by source (`reliability.py`), at most SOURCES_MAX named."""
+    unsourced: int = 0
+    """Successes with no source, or past SOURCES_MAX."""
     cached: "tuple[float, Evidence] | None" = None
 
     def count(
@@ -83,6 +89,13 @@ class Pattern:
         _latest(self.tasks, task)
         if template is not None:
             _latest(self.templates, template)
+
+    def credit(self, source: str | None) -> None:
+        """Remember where one more success came from."""
+        if source is not None and (source in self.sources or len(self.sources) < SOURCES_MAX):
+            self.sources[source] = self.sources.get(source, 0) + 1
+        else:
+            self.unsourced += 1
 
     def filled(self, value: str) -> None:
         if value not in self.values and len(self.values) < VALUES_MAX:
@@ -119,6 +132,8 @@ class Pattern:
             "tasks": self.tasks,
             "templates": self.templates,
             "values": self.values,
+            "sources": self.sources,
+            "unsourced": self.unsourced,
         }
 
     @classmethod
@@ -142,6 +157,8 @@ class Pattern:
             tasks=list(s.get("tasks", ())),
             templates=list(s.get("templates", ())),
             values=list(s.get("values", ())),
+            sources=dict(s.get("sources", {})),
+            unsourced=int(s.get("unsourced", 0)),
         )
 
 

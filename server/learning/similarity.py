@@ -4,17 +4,22 @@ With embeddings, the cosine of the query's to each evidence task's (rows of the
 tenant's task matrix, `index.TenantIndex.task_vectors`), computed once per query
 for every task; without, the cosine of binary term vectors (`text.cosine`).
 
-A slotted learning is compared by its evidence tasks as they were, not by its
-templates filled from the query: a filled template is the query itself whenever
-it fits, so it would match at 1 and carry "put {object} in the laundry basket",
-learned from a shirt and jeans, to a novel. Its raw tasks carry the values it
-held for, so it reaches the tasks whose values are near them in meaning.
+A slotted learning is compared by its evidence tasks as they were and, where
+the query fills one of its task templates whole, by its share of that template's
+successes (`Miner.template_shares`). A filled template is the query itself, so
+it says nothing by itself; what says the slot holds is that the template's tasks
+succeeded with these actions whatever the value: "cook {object} in the oven"
+holds all of "roast the {object}, cooking a meal" (share 1) and so reaches a
+new ingredient, where "put {object} in the laundry basket", learned from a shirt
+and jeans under "Put the {object} where it belongs", shares that template with
+the bookshelf of a novel (share 1/2) and is not carried to the novel at 1.
 """
 
 from typing import Any
 
 from server.learning.index import Entry, TenantIndex
 from server.learning.ranking import TaskMatch
+from server.learning.slots import fills_whole
 from server.learning.text import cosine, terms
 
 
@@ -31,6 +36,9 @@ class PerTask:
 
     def __call__(self, entry: Entry) -> TaskMatch | None:
         best: TaskMatch | None = None
+        for template, share in zip(entry.templates, entry.template_shares, strict=False):
+            if (best is None or share > best.similarity) and fills_whole(template, self._query):
+                best = TaskMatch(share, template)
         for task in entry.tasks:
             sim = self._similarity(task)
             if sim is not None and (best is None or sim > best.similarity):

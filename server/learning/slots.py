@@ -152,6 +152,11 @@ def _between(pre: Sequence[str], post: Sequence[str], query: str) -> str | None:
     return found.group("v") if found else None
 
 
+def fills_whole(template: str, query: str) -> bool:
+    """Whether the query is the template with some value in each slot."""
+    return _pattern(template).search(query) is not None
+
+
 @functools.lru_cache(maxsize=4096)
 def _pattern(template: str) -> re.Pattern[str]:
     parts, seen, at = [], set(), 0

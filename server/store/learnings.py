@@ -162,7 +162,10 @@ def _entry(r: Sequence[Any]) -> Entry:
     clusters, tasks = tuple(body["clusters"]), tuple(body.get("evidence_tasks", ()))
     templates = tuple(body.get("task_templates", ()))
     weight = float(body.get("effect_weight", 1.0))
-    return Entry(r[1], LearningType(r[2]), r[4], r[5], r[6], clusters, tasks, templates, weight)
+    shares = tuple(body.get("template_shares", ()))
+    return Entry(
+        r[1], LearningType(r[2]), r[4], r[5], r[6], clusters, tasks, templates, weight, shares
+    )
 
 
 def _anomaly(r: Sequence[Any]) -> Anomaly:

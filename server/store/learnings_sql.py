@@ -151,6 +151,7 @@ def learning_body(d: LearningDraft) -> dict[str, Any]:
         "effect": effect_body(d.effect),
         "effect_weight": d.effect_weight,
         "task_templates": d.templates,
+        "template_shares": d.template_shares,
         "trigger": (
             {"action": render_step(d.trigger[0]), "error": d.trigger[1]} if d.trigger else None
         ),
