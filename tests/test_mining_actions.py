@@ -281,3 +281,30 @@ def test_a_template_that_always_leads_to_one_slotted_sequence_has_all_of_it() ->
     ]
     (learning,) = [d for d in fold(m, rows).learnings if d.key.startswith("slot|")]
     assert learning.template_shares == (1.0,)
+
+
+def test_a_failed_step_whose_value_comes_from_the_task_is_a_dont_for_the_template() -> None:
+    m = miner()
+
+    def roast(food: str, appliance: str, ok: bool) -> CommittedBatch:
+        cook = {"type": "cook", "object": food, "target": appliance}
+        return row(f"roast the {food}", [cook], success=ok, results=[OK if ok else FAILED])
+
+    result = fold(m, [roast("red apple", "stove", False), roast("carrot", "stove", False)])
+    (dont,) = [d for d in result.learnings if d.key.startswith("slotstep|")]
+    assert dont.avoid and steps(dont) == [{"type": "cook", "object": "{object}", "target": "stove"}]
+    assert dont.templates == ("roast the {object}",) and dont.template_shares == (1.0,)
+    once = fold(miner(), [roast("red apple", "oven", False)])
+    assert not [d for d in once.learnings if d.key.startswith("slotstep|")]
+
+
+def test_a_slot_generalises_within_its_template_not_across_templates() -> None:
+    """Eating an ingredient loses while taking it, and eating the meal fails
+    before it is prepared: one filling in each template is no don't for either."""
+    m = miner()
+
+    def eat(task: str, food: str) -> CommittedBatch:
+        return row(task, [{"type": "eat", "object": food}], success=False, results=[FAILED])
+
+    result = fold(m, [eat("take the red apple", "red apple"), eat("eat the meal", "meal")])
+    assert not [d for d in result.learnings if d.key.startswith("slotstep|")]

@@ -176,3 +176,40 @@ def test_a_template_the_query_fills_matches_at_the_slots_share_of_it() -> None:
     assert match.task == "roast the {object}, cooking a meal"
     unrelated = PerTask(index, "slice the purple potato, cooking a meal", None)(slotted)
     assert unrelated is not None and unrelated.similarity < 0.75
+
+
+def test_where_tasks_share_a_template_the_differing_words_decide() -> None:
+    """ "take the red potato" is near "grill the yellow potato" in meaning (both
+    name a potato) but the rare differing word, grill, decides (lexical path)."""
+    index = TenantIndex(half_life_s=100.0)
+    tasks = [
+        f"{verb} the {food}, cooking a meal"
+        for verb in ("take", "grill", "slice")
+        for food in ("red potato", "purple potato", "carrot", "red apple")
+    ]
+    for i, task in enumerate(tasks):
+        index.put(Entry(i, LearningType.SUCCESS_PATTERN, "cook", 0.5, NOW, (1,), (task,)))
+    per_task = PerTask(index, "grill the yellow potato, cooking a meal", None)
+    same_verb = per_task.lexical("grill the purple potato, cooking a meal")
+    same_food = per_task.lexical("take the red potato, cooking a meal")
+    assert same_verb > same_food
+    assert per_task.lexical("grill the yellow potato, cooking a meal") == pytest.approx(1.0)
+
+
+def test_with_embeddings_a_paraphrase_keeps_most_of_its_cosine() -> None:
+    import numpy as np
+
+    index = TenantIndex(half_life_s=100.0)
+    paraphrase, template_mate = "add tests covering the csv reader", "grill the red potato"
+    vector = np.array([1.0, 0.0], dtype=np.float32)
+    near = np.array([0.8, 0.6], dtype=np.float32)
+    for i, task in enumerate((paraphrase, template_mate)):
+        index.add_task(task, near)
+        index.put(Entry(i, LearningType.SUCCESS_PATTERN, "code", 0.5, NOW, (1,), (task,)))
+    lexical_alike = PerTask(index, "grill the yellow potato", vector)
+    reworded = PerTask(index, "write unit tests for the csv parser", vector)
+    paraphrased = reworded(index.entries[0])
+    templated = lexical_alike(index.entries[1])
+    assert paraphrased is not None and templated is not None
+    assert paraphrased.similarity > 0.6  # shares 2 of 5 words: most of its 0.8 cosine
+    assert templated.similarity < paraphrased.similarity  # differs in its rarest word

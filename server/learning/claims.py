@@ -194,15 +194,16 @@ class Claimer:
     def slotted(
         self, p: Pattern, ev: Evidence, shares: tuple[float, ...] = ()
     ) -> list[LearningDraft]:
-        """A slotted sequence claims success once it held for FILLINGS_MIN fillings;
-        `shares` are its share of each of its templates' successes."""
-        if len(p.values) >= FILLINGS_MIN and self._holds(ev.wins, ev.count):
+        """A slotted sequence claims success once it held for FILLINGS_MIN fillings
+        of one template; `shares` are its share of each of its templates' successes.
+        Only the templates it generalised in are kept to fill and match by."""
+        kept = p.generalised(FILLINGS_MIN)
+        if kept and self._holds(ev.wins, ev.count):
             p.claims.add(LearningType.SUCCESS_PATTERN)
-        if LearningType.SUCCESS_PATTERN not in p.claims:
+        if LearningType.SUCCESS_PATTERN not in p.claims or not kept:
             return []
         draft = self._sequence_draft(p, ev, LearningType.SUCCESS_PATTERN)
-        clusters = tuple(sorted(p.clusters)) or draft.clusters
-        return [dataclasses.replace(draft, clusters=clusters, template_shares=shares)]
+        return [_generalised(draft, p, kept, shares)]
 
     def step(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
         """A step that mostly fails in its cluster: a "don't"."""
@@ -210,7 +211,8 @@ class Claimer:
             p.claims.add(LearningType.FAILURE_PATTERN)
         if LearningType.FAILURE_PATTERN not in p.claims:
             return []
-        example = self.example(p.cluster_id)
+        latest = p.templates or p.tasks
+        example = latest[-1] if latest else self.example(p.cluster_id)
         statement = (
             f'{p.agent_type} agents, tasks like "{example[:120]}": don\'t {render(p.actions)}; '
             f"it failed {ev.losses} of {ev.count} times in the last {self._days()} days."
@@ -218,6 +220,17 @@ class Claimer:
         confidence = wilson_lower_bound(ev.n - ev.k, ev.n)
         kind, agrees = LearningType.FAILURE_PATTERN, 2 * ev.losses > ev.count
         return [self._draft(p, ev, kind, statement, confidence, example, (p.cluster_id,), agrees)]
+
+    def slotted_step(self, p: Pattern, ev: Evidence) -> list[LearningDraft]:
+        """A slotted step that failed with FILLINGS_MIN values of one template: a
+        don't for the templates it failed in so, matched at the share of its uses
+        that failed."""
+        kept = p.generalised(FILLINGS_MIN)
+        if not kept:
+            return []
+        consistency = ev.losses / ev.count if ev.count else 0.0
+        shares = tuple(consistency for _ in p.templates)
+        return [_generalised(d, p, kept, shares) for d in self.step(p, ev)]
 
     def _sequence_draft(
         self, p: Pattern, ev: Evidence, kind: LearningType, parents: Parents | None = None
@@ -453,6 +466,19 @@ class Claimer:
             last_seen=max(p.last_seen for p, _ in members),
             document=document(self.example, ordered, lead.actions, None),
         )
+
+
+def _generalised(
+    draft: LearningDraft, p: Pattern, kept: Sequence[str], shares: Sequence[float]
+) -> LearningDraft:
+    """A slotted draft across its clusters, with only the templates in `kept`."""
+    share = dict(zip(p.templates, shares, strict=False))
+    return dataclasses.replace(
+        draft,
+        clusters=tuple(sorted(p.clusters)) or draft.clusters,
+        templates=tuple(kept),
+        template_shares=tuple(share.get(t, 0.0) for t in kept),
+    )
 
 
 def group_key(p: Pattern) -> str:

@@ -5,6 +5,7 @@ see an uncommitted learning and never wait for SQL to find candidates."""
 
 import bisect
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from schemas import LearningType
 from schemas.learnings import LearningStatus
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
+from server.learning.text import terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class TenantIndex:
     """A `vectors.VectorSet` of evidence tasks' embeddings, once one arrives."""
     by_task: dict[str, set[int]] = field(default_factory=dict)
     """Evidence task → the active learnings it is evidence for."""
+    task_frequencies: Counter[str] = field(default_factory=Counter)
+    """Term → how many distinct evidence tasks hold it (`similarity.py`'s IDF)."""
 
     def add_cluster(self, cluster: Cluster) -> None:
         self.clusters[cluster.id] = cluster
@@ -93,7 +97,11 @@ class TenantIndex:
         for c in entry.clusters:
             bisect.insort(self.by_cluster.setdefault(c, []), place)
         for task in entry.tasks:
-            self.by_task.setdefault(task, set()).add(entry.id)
+            holders = self.by_task.get(task)
+            if holders is None:
+                holders = self.by_task[task] = set()
+                self.task_frequencies.update(terms(task))
+            holders.add(entry.id)
 
     def drop(self, learning_id: int) -> None:
         old = self.entries.pop(learning_id, None)

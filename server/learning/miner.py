@@ -380,7 +380,7 @@ class Miner:
             pattern.clusters.add(seen.cluster_id)
         self._count(pattern, seen, template=slotted.template)
         if seen.item.success:
-            pattern.filled(_json([v for _, v in slotted.filling]))
+            pattern.filled(_json([slotted.template, *(v for _, v in slotted.filling)]))
         siblings = self._templates.setdefault((tenant, agent, slotted.template), set())
         siblings.add(key)
         for sibling in siblings:
@@ -402,18 +402,42 @@ class Miner:
 
     def _count_steps(self, seen: "_Seen", signature: tuple[str, ...]) -> None:
         """Credit per step: a failed step opens a STEP pattern in its cluster, and
-        each later use of that step there counts into it, failed or not."""
+        each later use of that step there counts into it, failed or not. Its
+        slotted form, where its values come from the task ("cook {object} in
+        stove" under "roast the {object}"), opens a SLOT_STEP across clusters,
+        so the don't reaches the template's other values."""
         failed = set(failed_steps(signature, seen.item.results))
-        used = dict.fromkeys(signature[: len(seen.item.results)])
-        for step in used:
-            key = f"step|{seen.cluster_id}|{seen.item.agent_type}|{step}"
-            found = self.patterns.get((seen.tenant, key))
-            if found is None and step in failed:
-                kind, agent = PatternKind.STEP, seen.item.agent_type
-                found = Pattern(kind, seen.tenant, key, agent, (step,), seen.cluster_id)
-                self._index(found)
-            if found is not None:
-                self._count(found, seen, success=step not in failed)
+        agent = seen.item.agent_type
+        for step in dict.fromkeys(signature[: len(seen.item.results)]):
+            ok = step not in failed
+            key = f"{PatternKind.STEP.value}|{seen.cluster_id}|{agent}|{step}"
+            self._count_step(seen, PatternKind.STEP, key, (step,), ok)
+            slotted = slot((step,), seen.item.task_description)
+            if slotted is not None:
+                key = f"{PatternKind.SLOT_STEP.value}|{agent}|{slotted.steps[0]}"
+                self._count_step(seen, PatternKind.SLOT_STEP, key, slotted.steps, ok, slotted)
+
+    def _count_step(
+        self,
+        seen: "_Seen",
+        kind: PatternKind,
+        key: str,
+        steps: tuple[str, ...],
+        ok: bool,
+        slotted: Slotted | None = None,
+    ) -> None:
+        found = self.patterns.get((seen.tenant, key))
+        if found is None and not ok:
+            agent = seen.item.agent_type
+            found = self._pattern(kind, seen.tenant, key, agent, steps, seen.cluster_id)
+        if found is None:
+            return
+        self._count(found, seen, success=ok, template=slotted.template if slotted else None)
+        if slotted is not None:
+            if len(found.clusters) < CLUSTERS_MAX:
+                found.clusters.add(seen.cluster_id)
+            if not ok:
+                found.filled(_json([slotted.template, *(v for _, v in slotted.filling)]))
 
     def _count(
         self, p: Pattern, seen: "_Seen", *, success: bool | None = None, template: str | None = None
@@ -559,6 +583,8 @@ class Miner:
                 drafts += self.claimer.slotted(p, ev, self.template_shares(p, now))
             elif p.kind is PatternKind.STEP:
                 drafts += self.claimer.step(p, ev)
+            elif p.kind is PatternKind.SLOT_STEP:
+                drafts += self.claimer.slotted_step(p, ev)
             else:
                 drafts += self.claimer.recovery(p, ev)
         groups, sequences = self._due(touched, sweeping)

@@ -5,7 +5,8 @@ agent type in one task cluster (a whole interaction's, or the successful tail
 after its last failed step). `SLOT`: the same with the argument values that came
 from the task text replaced by named slots (`slots.py`). `STEP`: one action of
 one agent type in one cluster, once it has failed there: every later use of it
-counts, failed or not. `RECOVERY`: one (failed action, error, recovery actions)
+counts, failed or not. `SLOT_STEP`: the same with the values that came from the
+task slotted, across clusters. `RECOVERY`: one (failed action, error, recovery actions)
 triple of one agent type, across clusters. Each keeps its counts in
 window buckets (`window.py`) of SEQ_WIDTH counters:
 
@@ -19,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from schemas import LearningType
 from server.learning.window import Buckets, Window, add, decayed, prune, windowed
 
@@ -27,8 +30,8 @@ CLUSTERS_MAX = 64
 """Clusters a recovery remembers (for ranking it by task)."""
 TASKS_MAX = 8
 """Distinct evidence tasks a pattern remembers, latest kept (for ranking by task)."""
-VALUES_MAX = 16
-"""Distinct slot fillings a SLOT pattern remembers."""
+VALUES_MAX = 64
+"""Distinct (template, filling) pairs a SLOT or SLOT_STEP pattern remembers."""
 SOURCES_MAX = 16
 """Sources a pattern remembers by name; successes of any more count as unsourced."""
 
@@ -37,6 +40,7 @@ class PatternKind(enum.StrEnum):
     SEQUENCE = "seq"
     SLOT = "slot"
     STEP = "step"
+    SLOT_STEP = "slotstep"
     RECOVERY = "rec"
 
 
@@ -61,7 +65,8 @@ class Pattern:
     templates: list[str] = field(default_factory=list)
     """SLOT: the same tasks with the slotted values marked ("put the {object} away")."""
     values: list[str] = field(default_factory=list)
-    """SLOT: the distinct fillings (JSON) its successes had."""
+    """SLOT (SLOT_STEP): the distinct [template, *values] (JSON) its successes
+    (failures) had."""
     sources: dict[str, int] = field(default_factory=dict)
     """Successes by source (`reliability.py`), at most SOURCES_MAX named."""
     unsourced: int = 0
@@ -96,6 +101,15 @@ class Pattern:
             self.sources[source] = self.sources.get(source, 0) + 1
         else:
             self.unsourced += 1
+
+    def generalised(self, least: int) -> list[str]:
+        """Its templates that held for at least `least` different fillings: a slot
+        generalises within its template, not by adding up across templates."""
+        per_template: dict[str, int] = {}
+        for value in self.values:
+            template = orjson.loads(value)[0]
+            per_template[template] = per_template.get(template, 0) + 1
+        return [t for t in self.templates if per_template.get(t, 0) >= least]
 
     def filled(self, value: str) -> None:
         if value not in self.values and len(self.values) < VALUES_MAX:

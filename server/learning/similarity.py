@@ -1,8 +1,27 @@
 """Similarity of a query to each learning's own evidence tasks (`ranking.py`).
 
-With embeddings, the cosine of the query's to each evidence task's (rows of the
-tenant's task matrix, `index.TenantIndex.task_vectors`), computed once per query
-for every task; without, the cosine of binary term vectors (`text.cosine`).
+Where tasks share a template, the words that tell them apart must weigh more
+than the shared ones: "grill the red potato" and "take the red potato" have a
+MiniLM cosine near 0.9, yet want different actions. So each task's similarity
+has a lexical factor, the TF-IDF cosine of its terms to the query's (Salton &
+Buckley, 1988), with the smoothed IDF of the tenant's distinct evidence tasks:
+
+    idf(w) = ln(1 + N / df(w))      (df(w) = ½ for a term no task holds)
+    lex(q, t) = Σ_{w ∈ q ∩ t} idf(w)² / (‖q‖·‖t‖)
+
+so a template's shared words, held by every task, count ln 2 each, and a rare
+differing word counts many times that. With embeddings (the cosine of the query's
+to each evidence task's, rows of `index.TenantIndex.task_vectors`, computed once
+per query for every task):
+
+    o = |q ∩ t| / min(|q|, |t|)                 (how much of a template they share)
+    similarity = cos(q, t) · (1 − λ·o + λ·o·lex(q, t)),   λ = DISTINCT_WEIGHT
+
+so the more two tasks share a template, the more their differing words decide:
+meaning still carries a new word to its nearest neighbour (newspaper to magazine,
+not to shampoo), at a discount, while a task that differs in its rare word falls
+well below one that shares it; a paraphrase, which shares few words, keeps most
+of its cosine. Without embeddings, lex(q, t) alone.
 
 A slotted learning is compared by its evidence tasks as they were and, where
 the query fills one of its task templates whole, by its share of that template's
@@ -15,12 +34,16 @@ and jeans under "Put the {object} where it belongs", shares that template with
 the bookshelf of a novel (share 1/2) and is not carried to the novel at 1.
 """
 
+import math
 from typing import Any
 
 from server.learning.index import Entry, TenantIndex
 from server.learning.ranking import TaskMatch
 from server.learning.slots import fills_whole
-from server.learning.text import cosine, terms
+from server.learning.text import terms
+
+DISTINCT_WEIGHT = 0.5
+"""λ: how much of a task's similarity rides on its distinctive words."""
 
 
 class PerTask:
@@ -31,8 +54,24 @@ class PerTask:
         self._index = index
         self._query = query
         self._terms = terms(query)
+        self._total = len(index.by_task)
+        self._weights = {w: self._idf(w) for w in self._terms}
+        self._norm = math.sqrt(sum(v * v for v in self._weights.values()))
         embedded = vector is not None and index.task_vectors is not None
         self._sims = index.task_vectors.similarities(vector).tolist() if embedded else None
+
+    def _idf(self, word: str) -> float:
+        df = self._index.task_frequencies.get(word, 0) or 0.5
+        return math.log(1.0 + max(self._total, 1) / df)
+
+    def lexical(self, task: str) -> float:
+        """lex(q, t): the TF-IDF cosine of the task's terms to the query's."""
+        words = terms(task)
+        if not words or self._norm == 0:
+            return 0.0
+        shared = sum(self._weights[w] ** 2 for w in words & self._terms)
+        norm = math.sqrt(sum(self._idf(w) ** 2 for w in words))
+        return shared / (self._norm * norm)
 
     def __call__(self, entry: Entry) -> TaskMatch | None:
         best: TaskMatch | None = None
@@ -47,6 +86,17 @@ class PerTask:
 
     def _similarity(self, task: str) -> float | None:
         if self._sims is None:
-            return cosine(self._terms, terms(task))
+            return self.lexical(task)
         row = self._index.task_rows.get(task)
-        return None if row is None else max(0.0, self._sims[row])
+        if row is None:
+            return None
+        return max(0.0, float(self._sims[row])) * self._distinct(task)
+
+    def _distinct(self, task: str) -> float:
+        """1 − λ·o + λ·o·lex(q, t)."""
+        words = terms(task)
+        if not words or not self._terms:
+            return 1.0
+        shared = len(words & self._terms) / min(len(words), len(self._terms))
+        weight = DISTINCT_WEIGHT * shared
+        return 1.0 - weight + weight * self.lexical(task)
