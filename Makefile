@@ -14,7 +14,7 @@ $(BIN)/python:
 # torch first, pinned: any looser pin would pull several GB of CUDA wheels.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,ml]'
+	$(BIN)/pip install -q -e '.[dev,ml,bench]'
 	touch $(STAMP)
 
 serve: $(STAMP)
