@@ -14,7 +14,7 @@ from schemas import ConfidenceLevel, Interaction, LearningType
 from server.learning.claims import ClaimRules, LearningDraft
 from server.learning.confidence import backed_off, confidence_level, wilson_lower_bound
 from server.learning.miner import FoldResult, Miner, MinerParams
-from server.learning.recoveries import recoveries
+from server.learning.recoveries import recoveries, step_errors
 from server.learning.signature import action_signature, render, structured
 from server.learning.slots import apply, fill, slot, slot_names
 from server.learning.window import DAY, Window
@@ -172,7 +172,8 @@ def test_a_step_that_failed_once_counts_its_later_successes_too() -> None:
 
 def test_error_recovery_names_what_was_done_instead_looking_past_repeats() -> None:
     a, b, c = '{"type":"A"}', '{"type":"B"}', '{"type":"C"}'
-    found = recoveries((a, b, a, c), [OK, {"error": "KeyError: x"}, OK, OK])
+    signature = (a, b, a, c)
+    found = recoveries(signature, step_errors(signature, [OK, {"error": "KeyError: x"}, OK, OK]))
     assert found == [(b, "KeyError", (c,))]
 
 

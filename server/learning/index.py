@@ -64,6 +64,8 @@ class TenantIndex:
     """A `vectors.VectorSet` of evidence tasks' embeddings, once one arrives."""
     by_task: dict[str, set[int]] = field(default_factory=dict)
     """Evidence task → the active learnings it is evidence for."""
+    task_terms: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Evidence task → its terms."""
     task_frequencies: Counter[str] = field(default_factory=Counter)
     """Term → how many distinct evidence tasks hold it (`similarity.py`'s IDF)."""
 
@@ -100,7 +102,8 @@ class TenantIndex:
             holders = self.by_task.get(task)
             if holders is None:
                 holders = self.by_task[task] = set()
-                self.task_frequencies.update(terms(task))
+                self.task_terms[task] = terms(task)
+                self.task_frequencies.update(self.task_terms[task])
             holders.add(entry.id)
 
     def drop(self, learning_id: int) -> None:
@@ -120,6 +123,11 @@ class TenantIndex:
 
     def _standing(self, entry: Entry) -> float:
         return standing(entry.confidence, entry.last_seen, self.half_life_s)
+
+    def standing_of(self, entry: Entry) -> float:
+        """Confidence × recency × effect, as a log (`standing`): the order of a
+        task's learnings, which all share its similarity."""
+        return self._standing(entry) + math.log2(max(entry.effect, 1e-300))
 
 
 class LearningIndex:

@@ -30,7 +30,7 @@ from server.learning.claims import Claimer, ClaimRules, LearningDraft, Ledger, g
 from server.learning.clusters import Cluster, Clusterer
 from server.learning.effects import Feedback, Outcome
 from server.learning.patterns import CLUSTERS_MAX, Evidence, Pattern, PatternKind
-from server.learning.recoveries import failed_steps, last_failed, recoveries
+from server.learning.recoveries import Errors, failed_steps, last_failed, recoveries, step_errors
 from server.learning.reliability import shares, source_of, weighed, weight
 from server.learning.signature import action_signature
 from server.learning.slots import Slotted, slot
@@ -139,12 +139,12 @@ class _Seen:
     touched: "_Touched"
 
 
-def credited(signature: tuple[str, ...], item: Interaction) -> list[tuple[str, ...]]:
+def credited(signature: tuple[str, ...], success: bool, errors: Errors) -> list[tuple[str, ...]]:
     """The sequences an interaction is evidence for: its whole sequence and, for
     a success with failed steps, the successful tail after the last failed step
     (A → wrong B → A → C credits A → C too)."""
     whole = [signature]
-    failed = last_failed(signature, item.results) if item.success else None
+    failed = last_failed(errors) if success else None
     tail = signature[failed + 1 :] if failed is not None else ()
     return [*whole, tail] if tail and tail != signature else whole
 
@@ -298,12 +298,13 @@ class Miner:
         cluster, is_new = self.clusterer.assign(tenant, task, vectors.get(task))
         if is_new:
             result.clusters.append(cluster)
+        errors = step_errors(signature, item.results)
         seen = _Seen(tenant, cluster.id, item, interaction_id, at, touched)
         self._feedback(seen)
-        for sequence in credited(signature, item):
+        for sequence in credited(signature, item.success, errors):
             self._count_sequence(seen, sequence)
-        self._count_steps(seen, signature)
-        for action, error, fix in recoveries(signature, item.results):
+        self._count_steps(seen, signature, errors)
+        for action, error, fix in recoveries(signature, errors):
             recovery = self._recovery(tenant, cluster.id, item.agent_type, (action, error), fix)
             if len(recovery.clusters) < CLUSTERS_MAX:
                 recovery.clusters.add(cluster.id)
@@ -400,15 +401,15 @@ class Miner:
             shares.append(own / total if total else 0.0)
         return tuple(shares)
 
-    def _count_steps(self, seen: "_Seen", signature: tuple[str, ...]) -> None:
+    def _count_steps(self, seen: "_Seen", signature: tuple[str, ...], errors: Errors) -> None:
         """Credit per step: a failed step opens a STEP pattern in its cluster, and
         each later use of that step there counts into it, failed or not. Its
         slotted form, where its values come from the task ("cook {object} in
         stove" under "roast the {object}"), opens a SLOT_STEP across clusters,
         so the don't reaches the template's other values."""
-        failed = set(failed_steps(signature, seen.item.results))
+        failed = set(failed_steps(signature, errors))
         agent = seen.item.agent_type
-        for step in dict.fromkeys(signature[: len(seen.item.results)]):
+        for step in dict.fromkeys(signature[: len(errors)]):
             ok = step not in failed
             key = f"{PatternKind.STEP.value}|{seen.cluster_id}|{agent}|{step}"
             self._count_step(seen, PatternKind.STEP, key, (step,), ok)

@@ -38,7 +38,6 @@ Candidates whose relevance is under `min_relevance` are left out. Ties break on 
 confidence, then lower id.
 """
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -109,9 +108,8 @@ def rank(
         related = entry.clusters or match is not None
         relevance = params.alpha * sim + (1.0 - params.alpha) * lex if related else lex
         if relevance >= params.min_relevance:
-            parts = _parts(entry, sim, lex, relevance, cluster, agent_type, params, now)
-            if match is not None:
-                parts = dataclasses.replace(parts, matched_task=match.task)
+            task = match.task if match is not None else None
+            parts = _parts(entry, sim, lex, relevance, cluster, agent_type, params, now, task)
             ranked.append(Ranked(entry, parts))
     ranked.sort(key=lambda r: (-r.parts.score, -r.entry.confidence, r.entry.id))
     return ranked
@@ -135,11 +133,12 @@ def _parts(
     agent_type: str | None,
     params: RankParams,
     now: float,
+    task: str | None = None,
 ) -> Parts:
     fresh = recency(entry.last_seen, now, params.recency_half_life_s)
     weight = agent_weight(entry, agent_type, params.cross_agent_weight)
     score = relevance**params.relevance_power * entry.confidence * fresh * weight * entry.effect
-    return Parts(sim, lex, relevance, fresh, weight, score, cluster)
+    return Parts(sim, lex, relevance, fresh, weight, score, cluster, task)
 
 
 def agent_weight(entry: Entry, agent_type: str | None, cross_agent_weight: float) -> float:

@@ -22,41 +22,43 @@ _SPACE = re.compile(r"\s+")
 
 Recovery = tuple[str, str, tuple[str, ...]]
 """(failed action, error name, recovery actions)"""
+Errors = tuple[str | None, ...]
+"""The error name of each step that has a result, None where it did not fail."""
 
 
-def recoveries(signature: Sequence[str], results: Sequence[Any]) -> list[Recovery]:
+def step_errors(signature: Sequence[str], results: Sequence[Any]) -> Errors:
+    return tuple(failure(results[i]) for i in range(min(len(signature), len(results))))
+
+
+def recoveries(signature: Sequence[str], errors: Errors) -> list[Recovery]:
     """Each distinct (failed action, error, recovery) of one interaction, in order."""
     found: list[Recovery] = []
-    for i, action in enumerate(signature):
-        error = failure(results[i]) if i < len(results) else None
-        fix = _recovery(signature, results, i) if error else None
-        if error and fix and (action, error, fix) not in found:
-            found.append((action, error, fix))
+    for i, error in enumerate(errors):
+        fix = _recovery(signature, errors, i) if error else None
+        if error and fix and (signature[i], error, fix) not in found:
+            found.append((signature[i], error, fix))
     return found
 
 
-def _recovery(signature: Sequence[str], results: Sequence[Any], failed: int) -> tuple[str, ...]:
+def _recovery(signature: Sequence[str], errors: Errors, failed: int) -> tuple[str, ...]:
     before = set(signature[:failed])
     start = failed + 1
     while start < len(signature) and signature[start] in before:
         start += 1
     for j in range(start, min(start + RECOVERY_MAX, len(signature))):
-        if j < len(results) and failure(results[j]) is None:
+        if j < len(errors) and errors[j] is None:
             return tuple(signature[start : j + 1])
     return ()
 
 
-def last_failed(signature: Sequence[str], results: Sequence[Any]) -> int | None:
+def last_failed(errors: Errors) -> int | None:
     """The position of the last step whose result says it failed, if any."""
-    steps = min(len(signature), len(results))
-    return next((i for i in reversed(range(steps)) if failure(results[i]) is not None), None)
+    return next((i for i in reversed(range(len(errors))) if errors[i] is not None), None)
 
 
-def failed_steps(signature: Sequence[str], results: Sequence[Any]) -> list[str]:
+def failed_steps(signature: Sequence[str], errors: Errors) -> list[str]:
     """Each distinct step that failed, in order of first failure."""
-    steps = min(len(signature), len(results))
-    failed = [signature[i] for i in range(steps) if failure(results[i]) is not None]
-    return list(dict.fromkeys(failed))
+    return list(dict.fromkeys(signature[i] for i, e in enumerate(errors) if e is not None))
 
 
 def failure(result: Any) -> str | None:

@@ -14,6 +14,7 @@ name), text values cut to VALUE_MAX characters and nested values to VALUE_MAX
 characters of their JSON.
 """
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -70,7 +71,11 @@ def step_of(action: Mapping[str, Any], volatile: Collection[str] = ()) -> str:
 
 def type_key(action: Mapping[str, Any]) -> str | None:
     """The field that names the action's type, if it has one with text in it."""
-    return next((k for k in TYPE_KEYS if isinstance(action.get(k), str) and action[k]), None)
+    for key in TYPE_KEYS:
+        value = action.get(key)
+        if value and isinstance(value, str):
+            return key
+    return None
 
 
 def _volatile(key: str, volatile: Collection[str]) -> bool:
@@ -106,6 +111,7 @@ def structured(step: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"type": step}
 
 
+@functools.lru_cache(maxsize=65_536)
 def step_type(step: str) -> str:
     """The step's type as the client spelled it, or `?`."""
     action = structured(step)
@@ -113,6 +119,7 @@ def step_type(step: str) -> str:
     return str(action[kind]) if kind else UNKNOWN
 
 
+@functools.lru_cache(maxsize=65_536)
 def render_step(step: str) -> str:
     """A step as text: its type, then its arguments as name=value (JSON-quoted
     when a value is not a plain word): `take object="red apple"`."""

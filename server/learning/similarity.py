@@ -59,14 +59,19 @@ class PerTask:
         self._norm = math.sqrt(sum(v * v for v in self._weights.values()))
         embedded = vector is not None and index.task_vectors is not None
         self._sims = index.task_vectors.similarities(vector).tolist() if embedded else None
+        self._memo: dict[str, float | None] = {}
 
     def _idf(self, word: str) -> float:
         df = self._index.task_frequencies.get(word, 0) or 0.5
         return math.log(1.0 + max(self._total, 1) / df)
 
+    def _terms_of(self, task: str) -> frozenset[str]:
+        found = self._index.task_terms.get(task)
+        return found if found is not None else terms(task)
+
     def lexical(self, task: str) -> float:
         """lex(q, t): the TF-IDF cosine of the task's terms to the query's."""
-        words = terms(task)
+        words = self._terms_of(task)
         if not words or self._norm == 0:
             return 0.0
         shared = sum(self._weights[w] ** 2 for w in words & self._terms)
@@ -85,6 +90,12 @@ class PerTask:
         return best
 
     def _similarity(self, task: str) -> float | None:
+        """Memoised: a query's candidates share a few hundred tasks between them."""
+        if task not in self._memo:
+            self._memo[task] = self._task_similarity(task)
+        return self._memo[task]
+
+    def _task_similarity(self, task: str) -> float | None:
         if self._sims is None:
             return self.lexical(task)
         row = self._index.task_rows.get(task)
@@ -94,7 +105,7 @@ class PerTask:
 
     def _distinct(self, task: str) -> float:
         """1 − λ·o + λ·o·lex(q, t)."""
-        words = terms(task)
+        words = self._terms_of(task)
         if not words or not self._terms:
             return 1.0
         shared = len(words & self._terms) / min(len(words), len(self._terms))

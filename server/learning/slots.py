@@ -42,8 +42,10 @@ class Slotted:
     """(slot name, value) in order of first use."""
 
 
-def slot(signature: Sequence[str], task: str) -> Slotted | None:
-    """The sequence with its task-given values slotted, or None if it has none."""
+@functools.lru_cache(maxsize=65_536)
+def slot(signature: tuple[str, ...], task: str) -> Slotted | None:
+    """The sequence with its task-given values slotted, or None if it has none.
+    Cached: agents repeat the same steps for the same task."""
     lowered = task.lower()
     names: dict[str, str] = {}
     steps = tuple(_slot_step(step, lowered, names) for step in signature)

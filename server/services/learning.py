@@ -191,7 +191,7 @@ class LearningService:
 
         ids = threshold_candidates(index, nearest, need, base, now, keep, weight)
         ids |= {i for i in lexical if i in index.entries and keep(index.entries[i])}
-        ids |= {i for i in nearest_task_learnings(index, vector) if keep(index.entries[i])}
+        ids |= nearest_task_learnings(index, vector, need, keep)
         entries = [index.entries[i] for i in ids]
         per_task = PerTask(index, task, vector)
         return rank(entries, similarity, lexical, query.agent_type, p, now, per_task)
@@ -274,19 +274,25 @@ def _top(values: list[float], k: int) -> list[int]:
     return heapq.nlargest(k, range(len(values)), key=values.__getitem__)
 
 
-TOP_TASKS = 64
+TOP_TASKS = 32
 """Evidence tasks nearest the query whose learnings are candidates."""
 
 
-def nearest_task_learnings(index: TenantIndex, vector: "Vector | None") -> set[int]:
-    """The learnings of the TOP_TASKS evidence tasks nearest the query: the ones
-    per-task similarity ranks high, whatever their cluster's rank."""
+def nearest_task_learnings(
+    index: TenantIndex, vector: "Vector | None", need: int, keep: Callable[[Entry], bool]
+) -> set[int]:
+    """Of each of the TOP_TASKS evidence tasks nearest the query, its `need` kept
+    learnings of highest confidence × recency: the ones per-task similarity can
+    rank high, whatever their cluster's rank. All of a task's learnings share its
+    similarity, so no other of them can reach the top `need` through it."""
     if vector is None or index.task_vectors is None:
         return set()
     found: set[int] = set()
     for row, _ in index.task_vectors.top(vector, TOP_TASKS):
-        found |= index.by_task.get(index.task_texts[row], set())
-    return {i for i in found if i in index.entries}
+        holders = [index.entries[i] for i in index.by_task.get(index.task_texts[row], ())]
+        kept = [e for e in holders if keep(e)]
+        found.update(e.id for e in heapq.nlargest(need, kept, key=index.standing_of))
+    return found
 
 
 def filled(learning: Learning, task: str | None) -> Learning:
