@@ -16,10 +16,12 @@ import asyncio
 import contextlib
 import enum
 import itertools
+import logging
 import random
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client._channels import matches
@@ -51,6 +53,10 @@ from schemas.calls import CallName, CallOp, CallReply
 
 R = TypeVar("R", bound=BaseModel)
 SERVER_FRAME: TypeAdapter[Any] = TypeAdapter(ServerFrame)
+_NEWER_TYPE = {"union_tag_invalid"}
+"""The only failure a frame may meet quietly: a `type` this SDK does not know."""
+
+log = logging.getLogger("kaizen.client")
 
 
 class SocketState(enum.Enum):
@@ -87,6 +93,9 @@ class KaizenSocket:
         """The last offset seen on each channel, with its epoch."""
         self._subs: dict[str, Subscription] = {}
         self._chores: set[asyncio.Task[None]] = set()
+        self.undecodable = 0
+        """Frames of a known type this SDK could not read: each was logged, a reply
+        failed its request, and a push was lost (fetch it with `query_knowledge`)."""
 
     async def connect(self) -> HelloFrame:
         """Open the connection (once) and wait for the server's hello. Safe to cancel."""
@@ -244,9 +253,30 @@ class KaizenSocket:
                 continue
             try:
                 frame = SERVER_FRAME.validate_json(msg.data)
-            except ValidationError:
-                continue  # a frame type or field from a newer server: skip it
+            except ValidationError as exc:
+                self._unreadable(msg.data, exc)
+                continue
             self._dispatch(frame)
+
+    def _unreadable(self, data: str | bytes, exc: ValidationError) -> None:
+        """A frame that does not validate. One whose `type` is unknown comes from a
+        newer server and is skipped (docs/protocol.md §2); any other is counted
+        and logged, never dropped silently, and a reply fails its request now, as
+        `_request` fails a reply of the wrong type, rather than at the timeout."""
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        if all(e["type"] in _NEWER_TYPE and len(e["loc"]) == 0 for e in errors):
+            return
+        self.undecodable += 1
+        head = _head(data)
+        log.warning(
+            "undecodable %s frame (id %s, channel %s, offset %s): %s",
+            *(head.get(k) for k in ("type", "id", "channel", "offset")),
+            errors[0]["msg"],
+        )
+        request_id = head.get("id")
+        future = self._pending.get(request_id) if isinstance(request_id, str) else None
+        if future is not None and not future.done():
+            future.set_exception(KaizenError(f"undecodable reply: {errors[0]['msg']}"))
 
     def _spawn(self, chore: Any) -> None:
         task = asyncio.create_task(chore)
@@ -293,3 +323,13 @@ class KaizenSocket:
             if not future.done():
                 future.set_exception(exc)
         self._pending.clear()
+
+
+def _head(data: str | bytes) -> dict[str, Any]:
+    """What names an unreadable frame, read past pydantic's 200 levels where orjson
+    can (1024); empty when even that fails."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Cursor, Name, Strict
+from schemas.common import Cursor, Name, Strict, Timestamp
 
 ReasonKind = Literal["novel_action", "unusual_sequence", "duration", "errors"]
 
@@ -32,7 +32,7 @@ class AnomaliesQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
 
     agent_type: Name | None = None
-    since: datetime | None = None
+    since: Timestamp | None = None
     min_score: float = Field(default=0.0, ge=0, le=1)
     limit: int = Field(default=50, ge=1, le=1000)
     cursor: Cursor | None = None

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Strict
+from schemas.common import Id, Strict
 from schemas.interactions import JsonObject
 from schemas.performance import ExecutionRecord
 from schemas.sessions import ChatMessage, SessionKey
@@ -73,7 +73,7 @@ class CallReply(BaseModel):
 
 
 class OutcomeArgs(OutcomeReport):
-    strategy_id: int = Field(ge=1)
+    strategy_id: Id
 
 
 class AgentArgs(Strict):
@@ -101,21 +101,21 @@ class WorkflowSessionArgs(Strict):
 
 
 class ItemArgs(Strict):
-    item_id: int = Field(ge=1)
+    item_id: Id
 
 
 class ItemPatchArgs(Strict):
-    item_id: int = Field(ge=1)
+    item_id: Id
     patch: JsonObject
 
 
 class ItemUsageArgs(Strict):
-    item_id: int = Field(ge=1)
+    item_id: Id
     success: bool
 
 
 class JobArgs(Strict):
-    job_id: int = Field(ge=1)
+    job_id: Id
 
 
 class VersionArgs(Strict):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from schemas.anomalies import AnomaliesQuery, Anomaly
 from schemas.calls import CallOp, CallReply
-from schemas.common import Page, Strict
+from schemas.common import Id, Page, Strict
 from schemas.errors import ErrorDetail
 from schemas.hub import (
     ChannelCreate,
@@ -55,7 +55,7 @@ class LearningsOp(Strict):
 class GetLearningOp(Strict):
     id: RequestId
     op: Literal["get_learning"]
-    learning_id: int = Field(ge=1)
+    learning_id: Id
 
 
 class AnomaliesOp(Strict):
@@ -117,17 +117,17 @@ class QueryKnowledgeOp(Strict):
 class GetKnowledgeOp(Strict):
     id: RequestId
     op: Literal["get_knowledge"]
-    knowledge_id: int = Field(ge=1)
+    knowledge_id: Id
 
 
 class VoteOp(Endorsement, OpHead):
     op: Literal["vote"]
-    knowledge_id: int = Field(ge=1)
+    knowledge_id: Id
 
 
 class AppliedOp(Endorsement, OpHead):
     op: Literal["applied"]
-    knowledge_id: int = Field(ge=1)
+    knowledge_id: Id
 
 
 class PopularOp(Strict):

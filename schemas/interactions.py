@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, WithJsonSchema
 
-from schemas.common import Name, Strict
+from schemas.common import Id, Name, Strict, Timestamp
 
 
 def _objects(values: list[Any]) -> list[Any]:
@@ -42,7 +42,7 @@ class Interaction(Strict):
     iterations: int = Field(default=1, ge=0, le=1_000_000)
     errors_encountered: int = Field(default=0, ge=0, le=1_000_000)
     metadata: JsonObject = Field(default_factory=dict)
-    timestamp: datetime | None = Field(
+    timestamp: Timestamp | None = Field(
         default=None, strict=False, description="When it happened (ISO 8601); now if absent."
     )
     session_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -51,12 +51,12 @@ class Interaction(Strict):
         max_length=64,
         description="Action fields that do not identify the action (added to the default list).",
     )
-    offered_learnings: list[int] = Field(
+    offered_learnings: list[Id] = Field(
         default_factory=list,
         max_length=100,
         description="Ids of the learnings the agent was offered for this attempt.",
     )
-    applied_learnings: list[int] = Field(
+    applied_learnings: list[Id] = Field(
         default_factory=list,
         max_length=100,
         description="Ids of the learnings the agent followed in this attempt.",

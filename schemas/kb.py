@@ -10,14 +10,13 @@ from typing import Annotated, Any, Literal, Self
 import orjson
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     Field,
     WithJsonSchema,
     model_validator,
 )
 
-from schemas.common import Cursor, ListQuery, Strict
+from schemas.common import AwareTimestamp, Cursor, Id, ListQuery, Strict
 from schemas.hub import Lax, Tag
 
 MAX_CONTENT_BYTES = 64 << 10
@@ -60,7 +59,7 @@ ChangeNote = Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
 """What changed and why; blank notes are refused."""
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 ContentHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-LaxTime = Annotated[AwareDatetime, Lax]
+LaxTime = AwareTimestamp
 """Documents name their time zone: a naive time would be read in the server's."""
 LaxState = Annotated[KnowledgeState, Lax]
 
@@ -157,7 +156,7 @@ class ConsolidateRequest(Strict):
 
 
 class PromoteRequest(Strict):
-    message_id: int = Field(ge=1, le=2**62, description="The hub message to promote.")
+    message_id: Id = Field(description="The hub message to promote.")
     category: Category
 
 

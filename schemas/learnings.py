@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Cursor, Name, Page, Strict
+from schemas.common import Cursor, Name, Page, Strict, Timestamp
 from schemas.enums import ConfidenceLevel, LearningType
 
 
@@ -158,6 +158,6 @@ class LearningsQuery(Strict):
     agent_type: Name | None = None
     type: LearningType | None = None
     min_confidence: ConfidenceLevel = ConfidenceLevel.LOW
-    since: datetime | None = Field(default=None, description="Only learnings seen since then.")
+    since: Timestamp | None = Field(default=None, description="Only learnings seen since then.")
     limit: int = Field(default=10, ge=1, le=100)
     cursor: Cursor | None = None

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
 
-from schemas.common import Name, Strict
+from schemas.common import Name, Strict, Timestamp
 from schemas.hub import Priority as Priority  # re-exported: the same four levels
 from schemas.interactions import JsonObject
 
@@ -71,7 +71,7 @@ class ExecutionRecord(Strict):
     success: bool
     errors: list[ErrorText] = Field(default_factory=list, max_length=64)
     actions_count: int = Field(ge=0, le=1_000_000)
-    timestamp: datetime | None = Field(
+    timestamp: Timestamp | None = Field(
         default=None,
         strict=False,
         description="When the execution ended (ISO 8601, UTC if naive); now if absent.",

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Name, Strict
+from schemas.common import Id, Name, Strict
 from schemas.interactions import JsonObject
 
 
@@ -71,7 +71,7 @@ class TaskAnalysis(BaseModel):
 class SelectRequest(Strict):
     """Select for an analysed task (`task_id`) or analyse `description` first."""
 
-    task_id: int | None = Field(default=None, ge=1)
+    task_id: Id | None = None
     description: str | None = Field(default=None, min_length=1, max_length=8192)
     context: JsonObject = Field(default_factory=dict)
     agent_types: list[Name] | None = Field(
@@ -107,7 +107,7 @@ class StrategySelection(BaseModel):
 
 
 class OutcomeReport(Strict):
-    task_id: int = Field(ge=1)
+    task_id: Id
     success: bool
     actual_duration: float = Field(ge=0, le=1e7)
     actual_iterations: int = Field(default=1, ge=0, le=1_000_000)

@@ -6,11 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Strict
+from schemas.common import MAX_UNIX_S, Strict, Timestamp
 from schemas.interactions import JsonObject
 
 EventType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 SessionId = Annotated[str, Field(min_length=1, max_length=128)]
+UnixSeconds = Annotated[float, Field(strict=False, ge=0, le=MAX_UNIX_S, allow_inf_nan=False)]
+"""Epoch seconds as the client sent them; outside the range the Timestamp branch
+refuses them too (it never reads a number as milliseconds)."""
 
 
 class ActivityEvent(Strict):
@@ -18,8 +21,9 @@ class ActivityEvent(Strict):
 
     event_type: EventType
     session_id: SessionId
-    timestamp: Annotated[float, Field(strict=False)] | Annotated[datetime, Field(strict=False)] = (
-        Field(description="Epoch seconds or ISO 8601 (naive means UTC).")
+    timestamp: UnixSeconds | Timestamp = Field(
+        union_mode="left_to_right",  # a number stays a float, as it always was
+        description="Epoch seconds or ISO 8601 (naive means UTC).",
     )
     metadata: JsonObject = Field(default_factory=dict)
 

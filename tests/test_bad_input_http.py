@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from client import KaizenClient
+from schemas.common import MAX_JSON_DEPTH
 from tests.conftest import interaction, running
 
 CASES: list[tuple[str, bytes, int, str]] = [
@@ -123,10 +124,11 @@ async def test_json_nested_too_deep_is_refused(kz: KaizenClient, depth: int) -> 
 
 
 async def test_json_nested_near_the_limit_round_trips(kz: KaizenClient) -> None:
-    status, body = await post(kz, "/interactions", orjson.dumps(interaction(metadata=nested(195))))
+    deepest = nested(MAX_JSON_DEPTH - 1)  # the interaction itself is the first level
+    status, body = await post(kz, "/interactions", orjson.dumps(interaction(metadata=deepest)))
     assert status == 201
     stored = await kz.get_interaction(body["ids"][0])
-    assert stored.metadata == nested(195)
+    assert stored.metadata == deepest
     assert len((await kz.list_interactions()).items) == 1
 
 
@@ -147,3 +149,10 @@ async def test_an_absurdly_long_id_is_not_found(kz: KaizenClient) -> None:
     async with kz.http.get("/interactions/" + "9" * 5000) as resp:
         assert resp.status == 404
         assert_error_shape(orjson.loads(await resp.read()), "not_found")
+
+
+async def test_a_method_not_allowed_says_which_are(kz: KaizenClient) -> None:
+    async with kz.http.request("TRACE", "/learnings") as r:
+        assert r.status == 405
+        assert "GET" in r.headers["Allow"]
+        assert (await r.json())["error"]["code"]

@@ -7,7 +7,8 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from schemas import encode
-from server.errors import MalformedJson, NotFound
+from schemas.common import MAX_JSON_DEPTH, within_depth
+from server.errors import InvalidRequest, MalformedJson, NotFound
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -17,12 +18,33 @@ SQLITE_MAX_INT = 2**63 - 1
 
 def decode(raw: bytes | str, adapter: TypeAdapter[T]) -> T:
     """Parse with orjson, then validate (faster than pydantic's own JSON parsing
-    here). Raises MalformedJson, or pydantic's ValidationError (mapped to 4xx)."""
+    here). Every body and every `/ws` frame comes through here, so this is where
+    MAX_JSON_DEPTH holds for all of their fields. Raises MalformedJson,
+    InvalidRequest for JSON nested too deep, or pydantic's ValidationError (mapped
+    to 4xx)."""
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if exc.msg.startswith("depth limit exceeded"):  # orjson reads 1024 levels
+            raise too_deep() from None
         raise MalformedJson("the body is not valid JSON") from None
+    if _openings(raw) > MAX_JSON_DEPTH and not within_depth(value):
+        raise too_deep()
     return adapter.validate_python(value)
+
+
+def _openings(raw: bytes | str) -> int:
+    """An upper bound of the nesting: every level opens with `[` or `{` (some may
+    sit in strings). Two C scans, so most bodies skip the exact check."""
+    if isinstance(raw, bytes):
+        return raw.count(b"[") + raw.count(b"{")
+    return raw.count("[") + raw.count("{")
+
+
+def too_deep() -> InvalidRequest:
+    """Deeper input could be stored but not read back by every client (and orjson
+    cannot write it past 254 levels): refused whole, before validation."""
+    return InvalidRequest("JSON nested too deep", max_depth=MAX_JSON_DEPTH)
 
 
 async def read_body(request: web.Request, adapter: TypeAdapter[T]) -> T:

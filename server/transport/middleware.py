@@ -36,7 +36,10 @@ async def kaizen_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status < 400:
             raise
         code = HTTP_CODES.get(exc.status, ErrorCode.INVALID_REQUEST)
-        return error_response(exc.status, ErrorDetail(code=code, message=exc.reason))
+        response = error_response(exc.status, ErrorDetail(code=code, message=exc.reason))
+        if "Allow" in exc.headers:  # RFC 9110 §15.5.6: a 405 must say what is allowed
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, ErrorDetail(code=ErrorCode.INTERNAL, message="internal error"))
