@@ -13,7 +13,7 @@ import uvloop
 from pydantic import ValidationError
 
 import server
-from server.cli_jobs import add_jobs_commands
+from server.cli_jobs import CommandError, add_jobs_commands
 from server.errors import KaizenServerError
 from server.logs import setup_logging
 from server.runner import KaizenServer
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KaizenServerError, ValidationError) as exc:
         print(f"kaizen: {exc}", file=sys.stderr)
         return 2
+    except CommandError as exc:
+        print(f"kaizen: {exc}", file=sys.stderr)
+        return exc.status
     return result
 
 
@@ -123,6 +126,10 @@ def token_create(args: argparse.Namespace) -> int:
 
 def token_list(args: argparse.Namespace) -> int:
     records = asyncio.run(_with_store(args, lambda s: s.list_tokens(args.tenant, "", 10_000)))
+    if not records:
+        print(f"no tokens in tenant {args.tenant}; create one with `kaizen token create`")
+        return 0
+    print(f"{'ID':<{len(records[0].id)}}  {'AGENT':<20} {'CREATED':<16}  STATE")
     for t in map(info, records):
         state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
         print(f"{t.id}  {t.agent:<20} {t.created_at:%Y-%m-%d %H:%M}  {state}")

@@ -6,16 +6,33 @@
 
 import argparse
 import asyncio
+import os
 import sys
-from typing import IO
+from typing import IO, TypeVar
 
 import aiohttp
+from pydantic import BaseModel, ValidationError
+from yarl import URL
 
-from schemas import Page
+from schemas import ErrorBody, Page
 from schemas.training import Job, JobState
+
+M = TypeVar("M", bound=BaseModel)
 
 BAR_WIDTH = 30
 FINAL = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+DEFAULT_URL = "http://127.0.0.1:8080"
+# A server that accepts the connection and never answers must not hang the command.
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+class CommandError(Exception):
+    """What went wrong, in one line for the user, and the exit status: 1 when the
+    server is unreachable or refuses, 2 when the command line must change."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def add_jobs_commands(jobs: argparse.ArgumentParser) -> None:
@@ -25,8 +42,17 @@ def add_jobs_commands(jobs: argparse.ArgumentParser) -> None:
     watch.add_argument("job_id", type=int, nargs="?", help="default: the newest job")
     watch.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
     for verb, run in ((listing, run_list), (watch, run_watch)):
-        verb.add_argument("--url", default="http://127.0.0.1:8080")
-        verb.add_argument("--token", default=None)
+        verb.add_argument(
+            "--url",
+            default=os.environ.get("KAIZEN_URL", DEFAULT_URL),
+            help=f"the server's base URL (default: KAIZEN_URL or {DEFAULT_URL})",
+        )
+        verb.add_argument(
+            "--token",
+            default=os.environ.get("KAIZEN_TOKEN") or None,
+            help="bearer token, from `kaizen token create` (default: KAIZEN_TOKEN; "
+            "a server on 127.0.0.1 without tokens needs none)",
+        )
         verb.set_defaults(run=run)
 
 
@@ -54,17 +80,66 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    return asyncio.run(_watch(args.url, args.token, args.job_id, args.interval, sys.stdout))
+    try:
+        return asyncio.run(_watch(args.url, args.token, args.job_id, args.interval, sys.stdout))
+    except KeyboardInterrupt:
+        # Ctrl-C is how one stops watching: end the line, no traceback.
+        print(file=sys.stdout)
+        return 130
 
 
 def _session(url: str, token: str | None) -> aiohttp.ClientSession:
+    base = URL(url)
+    if base.scheme not in ("http", "https") or not base.host:
+        raise CommandError(f"--url must be like {DEFAULT_URL}, not {url!r}", status=2)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return aiohttp.ClientSession(url, headers=headers)
+    # aiohttp's base_url takes no path part: requests go to the origin.
+    return aiohttp.ClientSession(base.origin(), headers=headers, timeout=TIMEOUT)
+
+
+async def _get(
+    http: aiohttp.ClientSession, url: str, path: str, params: dict[str, str] | None = None
+) -> bytes:
+    """The body of a 200 reply; any other outcome becomes a CommandError."""
+    try:
+        async with http.get(path, params=params) as resp:
+            status, body = resp.status, await resp.read()
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        raise CommandError(f"no Kaizen server answers at {url} ({_reason(exc)})") from None
+    if status == 401:
+        raise CommandError(
+            f"the server wants a token: pass --token or set KAIZEN_TOKEN ({_server_message(body)})",
+            status=2,
+        )
+    if status != 200:
+        raise CommandError(f"GET {path}: HTTP {status}: {_server_message(body)}")
+    return body
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _server_message(body: bytes) -> str:
+    """The message of an error reply, or its first bytes if it is not one."""
+    try:
+        return ErrorBody.model_validate_json(body).error.message
+    except ValidationError:
+        return body[:200].decode(errors="replace").strip() or "no body"
+
+
+def _decode(model: type[M], body: bytes, url: str) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError:
+        raise CommandError(f"{url} answered with something that is not Kaizen's") from None
 
 
 async def _list(url: str, token: str | None, out: IO[str]) -> int:
-    async with _session(url, token) as http, http.get("/jobs") as resp:
-        page = Page[Job].model_validate_json(await resp.read())
+    async with _session(url, token) as http:
+        page = await _page(http, url)
+    if not page.items:
+        print("no jobs", file=out)
     for job in page.items:
         print(f"{job.id}\t{job.state.value}\t{job.trigger.value}\t{summary(job)}", file=out)
     return 0
@@ -76,20 +151,19 @@ async def _watch(
     """Redraw until the job ends; exit status 0 when it succeeded."""
     async with _session(url, token) as http:
         if job_id is None:
-            async with http.get("/jobs", params={"limit": "1"}) as resp:
-                newest = Page[Job].model_validate_json(await resp.read()).items
+            newest = (await _page(http, url, limit="1")).items
             if not newest:
                 print("no jobs", file=out)
                 return 1
             job_id = newest[0].id
         while True:
-            async with http.get(f"/jobs/{job_id}") as resp:
-                if resp.status != 200:
-                    print(f"job {job_id}: HTTP {resp.status}", file=out)
-                    return 1
-                job = Job.model_validate_json(await resp.read())
+            job = _decode(Job, await _get(http, url, f"/jobs/{job_id}"), url)
             print("\r" + render(job), end="", file=out, flush=True)
             if job.state in FINAL:
                 print("\n" + summary(job), file=out)
                 return 0 if job.state is JobState.SUCCEEDED else 1
             await asyncio.sleep(interval)
+
+
+async def _page(http: aiohttp.ClientSession, url: str, **params: str) -> Page[Job]:
+    return _decode(Page[Job], await _get(http, url, "/jobs", params or None), url)

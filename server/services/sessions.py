@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -41,7 +41,6 @@ from schemas.sessions import (
 from server.clock import Clock, utc
 from server.errors import Conflict, NotFound
 from server.learning.text import fts_query, query_terms
-from server.learning.vectors import VectorSet
 from server.services.embedder import Embedder
 from server.sessions import (
     MemoryResult,
@@ -58,6 +57,11 @@ from server.sessions import (
 from server.sessions.examples import ExamplesResult
 from server.store import Store
 from server.store.sessions import ExampleRow, MemoryRow, SessionRow
+
+if TYPE_CHECKING:
+    # vectors imports numpy, which only the `ml` extra brings; a plain install
+    # must still start and search memory lexically.
+    from server.learning.vectors import VectorSet
 
 log = logging.getLogger("kaizen.sessions")
 EMBEDDED_ROLES = ("user", "assistant")
@@ -292,6 +296,8 @@ class SessionService:
 
     def _remember(self, tenant: str, item_id: int, blob: bytes) -> None:
         import numpy as np
+
+        from server.learning.vectors import VectorSet
 
         vector = np.frombuffer(blob, dtype=np.float32)
         found = self._vectors.get(tenant)
