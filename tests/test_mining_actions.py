@@ -194,8 +194,9 @@ def test_a_slot_is_filled_from_a_new_task() -> None:
     names = ["object"]
     values = fill(names, ["put the dirty {object} away"], "Put the dirty wool sock away")
     assert values == {"object": "wool sock"}
-    anchored = fill(names, ["put the dirty {object} away"], "please, the dirty towel away now")
+    anchored = fill(names, ["put the dirty {object} away"], "Please, put the dirty towel away now")
     assert anchored == {"object": "towel"}
+    assert fill(names, ["chop the {object}, cooking"], "eat the meal, cooking") is None
     assert fill(names, ["put the dirty {object} away"], "water the plants") is None
     assert apply(['{"object":"{object}","type":"PUT"}'], values) == [
         {"object": "wool sock", "type": "PUT"}
@@ -309,3 +310,29 @@ def test_a_slot_generalises_within_its_template_not_across_templates() -> None:
 
     result = fold(m, [eat("take the red apple", "red apple"), eat("eat the meal", "meal")])
     assert not [d for d in result.learnings if d.key.startswith("slotstep|")]
+
+
+def test_a_step_that_worked_when_done_again_is_no_dont() -> None:
+    run = {"type": "RUN_SCRIPT", "name": "etl.py"}
+    transient = [run, {"type": "WAIT"}, run]
+    m = miner()
+    result = fold(m, [row("Load the sales data", transient, results=[FAILED, OK, OK])])
+    assert not of(result, LearningType.FAILURE_PATTERN)
+
+
+def test_a_tail_that_redoes_nothing_is_a_recovery_not_a_plan() -> None:
+    plan, fix = {"type": "DEPLOY"}, {"type": "RETRY_WITH_BACKOFF"}
+    m = miner()
+    result = fold(m, [row("Ship the release", [plan, fix], results=[FAILED, OK])])
+    stated = {render(d.actions) for d in of(result, LearningType.SUCCESS_PATTERN)}
+    assert stated == {"DEPLOY → RETRY_WITH_BACKOFF"}
+
+
+def test_a_plan_that_failed_once_is_no_dont_yet() -> None:
+    plan = [{"type": "SEARCH_CODE"}, {"type": "EDIT_CODE"}, {"type": "RUN_TESTS"}]
+    m = miner()
+    assert not of(
+        fold(m, [row("Fix the parser", plan, success=False)]), LearningType.FAILURE_PATTERN
+    )
+    again = fold(m, [row("Fix the parser", plan, success=False)])
+    assert of(again, LearningType.FAILURE_PATTERN)

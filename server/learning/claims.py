@@ -50,6 +50,9 @@ SPREAD_FLOOR = 0.05
 GAIN_MIN_SUCCESSES = 3
 """Successes a sequence needs before its timings are compared: Welch's statistic
 needs a spread, and one or two timings have none worth the name."""
+PLAN_FAILURES_MIN = 2
+"""Failures a whole sequence needs before it is a don't: a plan that failed once
+may have failed anywhere in it (a step's own failure names it, `step`)."""
 FILLINGS_MIN = 2
 """Different fillings a slotted sequence must succeed with before it is stated."""
 
@@ -99,6 +102,8 @@ class LearningDraft:
     first_seen: float
     last_seen: float
     document: str
+    """The text lexical search reads; only a new learning's is written (an
+    indexed document never changes), so a restatement carries none."""
     trigger: tuple[str, str] | None = None
     gain: GainDraft | None = None
     tasks: tuple[str, ...] = ()
@@ -187,7 +192,7 @@ class Claimer:
     ) -> list[LearningDraft]:
         if self._holds(ev.wins, ev.count):
             p.claims.add(LearningType.SUCCESS_PATTERN)
-        if self._holds(ev.losses, ev.count):
+        if ev.losses >= PLAN_FAILURES_MIN and self._holds(ev.losses, ev.count):
             p.claims.add(LearningType.FAILURE_PATTERN)
         return [self._sequence_draft(p, ev, kind, parents) for kind in sorted(p.claims)]
 
@@ -291,7 +296,9 @@ class Claimer:
             avg_completion_time=ev.mean_time,
             first_seen=p.first_seen,
             last_seen=p.last_seen,
-            document=document(self.example, clusters, p.actions, p.trigger, p.tasks),
+            document=(
+                document(self.example, clusters, p.actions, p.trigger, p.tasks) if new else ""
+            ),
             trigger=p.trigger,
             gain=gain,
             tasks=tuple(p.tasks),

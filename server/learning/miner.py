@@ -145,8 +145,17 @@ def credited(signature: tuple[str, ...], success: bool, errors: Errors) -> list[
     (A → wrong B → A → C credits A → C too)."""
     whole = [signature]
     failed = last_failed(errors) if success else None
-    tail = signature[failed + 1 :] if failed is not None else ()
-    return [*whole, tail] if tail and tail != signature else whole
+    if failed is None:
+        return whole
+    tail = signature[failed + 1 :]
+    return [*whole, tail] if _starts_over(signature[:failed], tail) else whole
+
+
+def _starts_over(before: tuple[str, ...], tail: tuple[str, ...]) -> bool:
+    """Whether the tail after a failure does the task over (it redoes a step from
+    before the failure), and so is a plan of its own; a tail that does none of
+    them is the recovery from that failure, which ERROR_RECOVERY states."""
+    return bool(tail) and not set(before).isdisjoint(tail)
 
 
 @dataclass(slots=True)
@@ -174,6 +183,8 @@ class Miner:
         self._sequences: dict[tuple[str, str], set[str]] = {}
         self._cluster_agents: dict[tuple[str, int], set[str]] = {}
         self._templates: dict[tuple[str, str, str], set[str]] = {}
+        self._step_agents: set[tuple[str, str]] = set()
+        """(tenant, agent type) that have had a step fail: only their steps are counted."""
         """(tenant, agent type, task template) → the SLOT patterns stated under it."""
         self.behaviours: dict[tuple[str, str], BehaviourModel] = {}
         self.last_anomaly_id = 0
@@ -206,6 +217,7 @@ class Miner:
         self._sequences.clear()
         self._cluster_agents.clear()
         self._templates.clear()
+        self._step_agents.clear()
         self.behaviours.clear()
         self._stated.clear()
         self._queued_groups.clear()
@@ -236,6 +248,8 @@ class Miner:
         self.patterns[(p.tenant, p.key)] = p
         for template in p.templates:
             self._templates.setdefault((p.tenant, p.agent_type, template), set()).add(p.key)
+        if p.kind in (PatternKind.STEP, PatternKind.SLOT_STEP):
+            self._step_agents.add((p.tenant, p.agent_type))
         if p.kind is PatternKind.SEQUENCE:
             self._groups.setdefault((p.tenant, group_key(p)), set()).add(p.key)
             self._sequences.setdefault((p.tenant, _json(p.actions)), set()).add(p.key)
@@ -408,6 +422,9 @@ class Miner:
         stove" under "roast the {object}"), opens a SLOT_STEP across clusters,
         so the don't reaches the template's other values."""
         failed = set(failed_steps(signature, errors))
+        if not failed and (seen.tenant, seen.item.agent_type) not in self._step_agents:
+            return  # nothing failed, and no step of this agent type ever did
+        self._step_agents.add((seen.tenant, seen.item.agent_type))
         agent = seen.item.agent_type
         for step in dict.fromkeys(signature[: len(errors)]):
             ok = step not in failed

@@ -30,6 +30,9 @@ CLUSTERS_MAX = 64
 """Clusters a recovery remembers (for ranking it by task)."""
 TASKS_MAX = 8
 """Distinct evidence tasks a pattern remembers, latest kept (for ranking by task)."""
+TEMPLATES_MAX = 32
+"""Distinct task templates a slotted pattern remembers, latest kept (for filling):
+more than its tasks, since a template stands for every task it fills."""
 VALUES_MAX = 64
 """Distinct (template, filling) pairs a SLOT or SLOT_STEP pattern remembers."""
 SOURCES_MAX = 16
@@ -91,9 +94,9 @@ class Pattern:
 
     def saw(self, task: str, template: str | None = None) -> None:
         """Remember `task` (and its template) as its latest evidence."""
-        _latest(self.tasks, task)
+        _latest(self.tasks, task, TASKS_MAX)
         if template is not None:
-            _latest(self.templates, template)
+            _latest(self.templates, template, TEMPLATES_MAX)
 
     def credit(self, source: str | None) -> None:
         """Remember where one more success came from."""
@@ -176,11 +179,11 @@ class Pattern:
         )
 
 
-def _latest(kept: list[str], text: str) -> None:
+def _latest(kept: list[str], text: str, cap: int) -> None:
     if text in kept:
         kept.remove(text)
     kept.append(text)
-    del kept[:-TASKS_MAX]
+    del kept[:-cap]
 
 
 @dataclass(frozen=True, slots=True)

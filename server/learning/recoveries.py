@@ -57,8 +57,11 @@ def last_failed(errors: Errors) -> int | None:
 
 
 def failed_steps(signature: Sequence[str], errors: Errors) -> list[str]:
-    """Each distinct step that failed, in order of first failure."""
-    return list(dict.fromkeys(signature[i] for i, e in enumerate(errors) if e is not None))
+    """Each distinct step whose last use in the interaction failed. A step that
+    failed and then worked when done again failed for a passing reason (a
+    transient error, a set-up not yet done): no evidence against the step."""
+    last = {signature[i]: e for i, e in enumerate(errors)}
+    return [step for step, error in last.items() if error is not None]
 
 
 def failure(result: Any) -> str | None:

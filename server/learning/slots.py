@@ -25,11 +25,14 @@ from typing import Any
 import orjson
 
 from server.learning.signature import structured, type_key
+from server.learning.text import STOPWORDS, query_words, terms
 
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 VALUE_MIN = 2
 """Shorter values ("a", "1") appear in most texts by chance."""
 ANCHOR_WORDS = 3
+ANCHORED_WORDS_MAX = 6
+CLAUSE = re.compile(r"[;:!?\n]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,8 @@ def slot_names(steps: Iterable[str]) -> list[str]:
     """The slots a sequence uses, in order of first use."""
     found: dict[str, None] = {}
     for step in steps:
+        if '"{' not in step:  # no value of this step's JSON opens with a brace
+            continue
         for value in structured(step).values():
             if isinstance(value, str) and (m := SLOT.fullmatch(value)):
                 found[m.group(1)] = None
@@ -124,12 +129,27 @@ def _match(template: str, query: str) -> dict[str, str] | None:
     whole = _pattern(template).search(query)
     if whole is not None:
         return whole.groupdict()
+    if not _resembles(template, query):
+        return None
     found: dict[str, str] = {}
     for name in dict.fromkeys(SLOT.findall(template)):
         value = _anchored(template, name, query)
         if value is not None:
             found[name] = value
     return found or None
+
+
+def _resembles(template: str, query: str) -> bool:
+    """Whether the query is the template reworded around its slots: it holds the
+    template's first term (mostly the verb) and all of its other terms but one.
+    "chop the {object}, cooking a meal" must not fill from "eat the meal, cooking
+    a meal", nor a don't learned while chopping stop an agent from eating."""
+    fixed = [w for w in query_words(SLOT.sub(" ", template)) if w not in STOPWORDS]
+    if not fixed:
+        return False
+    asked = terms(query)
+    held = sum(1 for w in dict.fromkeys(fixed) if w in asked)
+    return fixed[0] in asked and held >= len(dict.fromkeys(fixed)) - 1
 
 
 def _anchored(template: str, name: str, query: str) -> str | None:
@@ -146,12 +166,31 @@ def _anchored(template: str, name: str, query: str) -> str | None:
 
 
 def _between(pre: Sequence[str], post: Sequence[str], query: str) -> str | None:
+    """The value between the anchor words: up to the tail's words, or, for a slot
+    that ends its template, up to the end of the clause. A value must look like
+    one (ANCHORED_WORDS_MAX words, no clause punctuation): a loose anchor on
+    another template's task otherwise fills in half a sentence."""
     head = r"\s+".join(re.escape(w) for w in pre)
     tail = r"\s+".join(re.escape(w) for w in post)
-    core = r"(?P<v>\w[^\n]*?\w|\w)"
-    pattern = (head + r"\s+" if head else r"(?<!\S)") + core + (r"\s+" + tail if tail else "")
+    opening = (head + _gap(pre[-1], after=True)) if head else r"(?<!\S)"
+    if tail:
+        pattern = opening + r"(?P<v>\w[^\n]*?\w|\w)" + _gap(post[0], after=False) + tail
+    else:
+        pattern = opening + r"(?P<v>[^\n.;:!?,]*[^\s.;:!?,])"
     found = re.search(pattern, query, flags=re.I)
-    return found.group("v") if found else None
+    value = found.group("v") if found else None
+    return value if value is not None and _value_like(value) else None
+
+
+def _gap(word: str, *, after: bool) -> str:
+    """Whitespace between an anchor word and the value; none needed next to
+    punctuation ("the {object}, cooking" fills from "the meal, cooking")."""
+    edge = word[-1] if after else word[0]
+    return r"\s+" if edge.isalnum() or edge == "_" else r"\s*"
+
+
+def _value_like(value: str) -> bool:
+    return len(value.split()) <= ANCHORED_WORDS_MAX and not CLAUSE.search(value)
 
 
 def fills_whole(template: str, query: str) -> bool:

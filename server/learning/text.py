@@ -17,6 +17,11 @@ def terms(text: str) -> frozenset[str]:
     return frozenset(_fold(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS)
 
 
+def query_words(text: str) -> list[str]:
+    """The words of a text as `terms` folds them, in order, stopwords kept."""
+    return [_fold(w) for w in _WORD.findall(text.lower())]
+
+
 def _fold(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         return word[:-1]

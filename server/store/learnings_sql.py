@@ -4,6 +4,7 @@ from typing import Any
 
 import orjson
 
+from schemas import LearningType
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
 from server.learning.effects import Lift
@@ -123,6 +124,14 @@ def learning_values(d: LearningDraft, now: float) -> tuple[object, ...]:
     )
 
 
+def _steps(d: LearningDraft) -> list[Any]:
+    """The steps as JSON: a mined step is its action's canonical JSON already
+    (`signature.step_of`), so it goes in as it is; a WORKFLOW's are shell commands."""
+    if d.type is LearningType.WORKFLOW:
+        return [structured(a) for a in d.actions]
+    return [orjson.Fragment(a) for a in d.actions]
+
+
 def effect_body(measured: Lift | None) -> dict[str, Any] | None:
     if measured is None:
         return None
@@ -144,7 +153,7 @@ def learning_body(d: LearningDraft) -> dict[str, Any]:
         "statement": d.statement,
         "task_example": d.task_example,
         "actions": [render_step(a) for a in d.actions],
-        "steps": [structured(a) for a in d.actions],
+        "steps": _steps(d),
         "slots": slot_names(d.actions),
         "avoid": d.avoid,
         "evidence_tasks": d.tasks,
