@@ -267,3 +267,13 @@ def test_the_evidence_weight_is_a_mean_of_reliabilities(
     w = weight(sources, reliable, unsourced)
     assert min(reliable.values(), default=1.0) - 1e-9 <= w <= 1 + 1e-9
     assert weight(sources, {}, unsourced) == 1.0
+
+
+def test_baselines_are_saved_once_the_tenant_sends_feedback_with_what_came_before() -> None:
+    m = miner()
+    quiet = fold(m, [row(BAD, False) for _ in range(3)])
+    assert quiet.effects == []  # counted, not written: no feedback yet
+    learning = success_pattern(fold(m, [row(GOOD, True)]))
+    heard = fold(m, [row(GOOD, True, applied=(learning.id,))])
+    saved = {subject: state for _, subject, state in heard.effects}
+    assert saved[f"c:{learning.clusters[0]}"] == [4, 1]

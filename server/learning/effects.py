@@ -130,6 +130,8 @@ class Feedback:
     sources: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     """(tenant, source) → [n, k]: how its learnings did when others applied them."""
     changed: set[tuple[str, Subject]] = field(default_factory=set)
+    _heard: set[str] = field(default_factory=set)
+    """Tenants that have sent feedback (or had tallies saved before a restart)."""
 
     def record(self, tenant: str, cluster_id: int | None, outcome: "Outcome") -> None:
         """Count one interaction's outcome for what it applied, was offered and
@@ -139,9 +141,12 @@ class Feedback:
             self._learning(tenant, learning_id).applied.add(outcome.success)
         for learning_id in outcome.offered - outcome.applied:
             self._learning(tenant, learning_id).compared.add(outcome.success)
+        if outcome.offered or outcome.held_out:
+            self._hear(tenant)
         if not outcome.offered and cluster_id is not None:
             self.baselines.setdefault((tenant, cluster_id), Tally()).add(outcome.success)
-            self.changed.add((tenant, f"c:{cluster_id}"))
+            if tenant in self._heard:
+                self.changed.add((tenant, f"c:{cluster_id}"))
         if outcome.held_out or outcome.offered:
             arm = self.tenants.setdefault(tenant, Comparison())
             (arm.compared if outcome.held_out else arm.applied).add(outcome.success)
@@ -156,6 +161,15 @@ class Feedback:
         """The source's reliability (`reliability.reliability`)."""
         n, k = self.sources.get((tenant, source), (0.0, 0.0))
         return reliability(k, n, m)
+
+    def _hear(self, tenant: str) -> None:
+        """The tenant's first feedback: from now on its cluster baselines are saved
+        with each fold (all of them now). Before, they are counted but not saved,
+        which spares a tenant that sends no feedback a write per cluster per fold;
+        a restart before its first feedback starts its baselines afresh."""
+        if tenant not in self._heard:
+            self._heard.add(tenant)
+            self.changed.update((t, f"c:{c}") for t, c in self.baselines if t == tenant)
 
     def _learning(self, tenant: str, learning_id: int) -> Comparison:
         self.changed.add((tenant, f"l:{learning_id}"))
@@ -190,6 +204,7 @@ class Feedback:
         return self.tenants[tenant].to_state()
 
     def load(self, tenant: str, subject: Subject, state: list[Any]) -> None:
+        self._heard.add(tenant)
         kind, _, name = subject.partition(":")
         if kind == "s":
             self.sources[(tenant, name)] = [float(state[0]), float(state[1])]
@@ -206,6 +221,7 @@ class Feedback:
         self.tenants.clear()
         self.sources.clear()
         self.changed.clear()
+        self._heard.clear()
 
 
 @dataclass(frozen=True, slots=True)
