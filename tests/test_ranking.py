@@ -213,3 +213,23 @@ def test_with_embeddings_a_paraphrase_keeps_most_of_its_cosine() -> None:
     assert paraphrased is not None and templated is not None
     assert paraphrased.similarity > 0.6  # shares 2 of 5 words: most of its 0.8 cosine
     assert templated.similarity < paraphrased.similarity  # differs in its rarest word
+
+
+def test_a_near_task_brings_its_most_confident_learnings_and_reads_past_harmed_ones() -> None:
+    import numpy as np
+
+    from server.services.learning import nearest_task_learnings
+
+    index = TenantIndex(half_life_s=100.0)
+    index.add_task("t", np.array([1.0, 0.0], dtype=np.float32))
+    for i in range(1, 11):
+        effect = 0.5 if i == 10 else 1.0  # the most confident one was measured to hurt
+        index.put(
+            Entry(i, LearningType.SUCCESS_PATTERN, "c", i / 10, NOW, (1,), ("t",), (), effect)
+        )
+    found = nearest_task_learnings(index, np.array([1.0, 0.0], dtype=np.float32), 3, lambda e: True)
+    assert found == {10, 9, 8, 7}
+    index.drop(9)
+    assert 9 not in nearest_task_learnings(
+        index, np.array([1.0, 0.0], dtype=np.float32), 3, lambda e: True
+    )

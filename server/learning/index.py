@@ -62,8 +62,9 @@ class TenantIndex:
     """Row → evidence task."""
     task_vectors: Any = None
     """A `vectors.VectorSet` of evidence tasks' embeddings, once one arrives."""
-    by_task: dict[str, set[int]] = field(default_factory=dict)
-    """Evidence task → the active learnings it is evidence for."""
+    by_task: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    """Evidence task → the active learnings it is evidence for, as (−standing, id)
+    ascending like `by_cluster`: a query reads only the first few of each task."""
     task_terms: dict[str, frozenset[str]] = field(default_factory=dict)
     """Evidence task → its terms."""
     task_frequencies: Counter[str] = field(default_factory=Counter)
@@ -101,33 +102,23 @@ class TenantIndex:
         for task in entry.tasks:
             holders = self.by_task.get(task)
             if holders is None:
-                holders = self.by_task[task] = set()
+                holders = self.by_task[task] = []
                 self.task_terms[task] = terms(task)
                 self.task_frequencies.update(self.task_terms[task])
-            holders.add(entry.id)
+            bisect.insort(holders, place)
 
     def drop(self, learning_id: int) -> None:
         old = self.entries.pop(learning_id, None)
         if old is None:
             return
-        for task in old.tasks:
-            holders = self.by_task.get(task)
-            if holders is not None:
-                holders.discard(learning_id)
         place = (-self._standing(old), learning_id)
+        for task in old.tasks:
+            _remove(self.by_task.get(task, []), place)
         for c in old.clusters:
-            ordered = self.by_cluster.get(c, [])
-            at = bisect.bisect_left(ordered, place)
-            if at < len(ordered) and ordered[at] == place:
-                del ordered[at]
+            _remove(self.by_cluster.get(c, []), place)
 
     def _standing(self, entry: Entry) -> float:
         return standing(entry.confidence, entry.last_seen, self.half_life_s)
-
-    def standing_of(self, entry: Entry) -> float:
-        """Confidence × recency × effect, as a log (`standing`): the order of a
-        task's learnings, which all share its similarity."""
-        return self._standing(entry) + math.log2(max(entry.effect, 1e-300))
 
 
 class LearningIndex:
@@ -191,6 +182,12 @@ class LearningIndex:
         """(clusters, active learnings) across tenants."""
         clusters = sum(len(t.clusters) for t in self._tenants.values())
         return clusters, sum(len(t.entries) for t in self._tenants.values())
+
+
+def _remove(ordered: list[tuple[float, int]], place: tuple[float, int]) -> None:
+    at = bisect.bisect_left(ordered, place)
+    if at < len(ordered) and ordered[at] == place:
+        del ordered[at]
 
 
 def entry_of(d: LearningDraft) -> Entry:

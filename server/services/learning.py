@@ -284,14 +284,21 @@ def nearest_task_learnings(
     """Of each of the TOP_TASKS evidence tasks nearest the query, its `need` kept
     learnings of highest confidence × recency: the ones per-task similarity can
     rank high, whatever their cluster's rank. All of a task's learnings share its
-    similarity, so no other of them can reach the top `need` through it."""
+    similarity, so no other of them can reach the top `need` through it; one
+    whose rank a measured harm lowered (effect < 1) does not count towards
+    `need`, so the scan reads on past it."""
     if vector is None or index.task_vectors is None:
         return set()
     found: set[int] = set()
     for row, _ in index.task_vectors.top(vector, TOP_TASKS):
-        holders = [index.entries[i] for i in index.by_task.get(index.task_texts[row], ())]
-        kept = [e for e in holders if keep(e)]
-        found.update(e.id for e in heapq.nlargest(need, kept, key=index.standing_of))
+        counted = 0
+        for _, learning_id in index.by_task.get(index.task_texts[row], ()):
+            entry = index.entries[learning_id]
+            if keep(entry):
+                found.add(learning_id)
+                counted += entry.effect >= 1.0
+                if counted >= need:
+                    break
     return found
 
 
