@@ -134,7 +134,7 @@ class KaizenClient(
         offered_learnings: Sequence[int] = (),
         applied_learnings: Sequence[int] = (),
     ) -> int:
-        """Record one interaction (seed 003's record_interaction); returns its id once
+        """Record one interaction; returns its id once
         stored. Each action is a dict with its type and its arguments in fields of
         their own (`{"type": "take", "object": "red apple"}`); `volatile_fields` names
         fields that say how a step went rather than what it did, beyond the default

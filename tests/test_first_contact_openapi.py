@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openapi_spec_validator import validate
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from client import KaizenClient
 from server.runner import KaizenServer
@@ -39,7 +39,8 @@ def _params(op: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def test_the_live_document_passes_openapi_spec_validator(server: KaizenServer) -> None:
-    validate(await _document(server))
+    errors = [e.message for e in OpenAPIV31SpecValidator(await _document(server)).iter_errors()]
+    assert errors == []
 
 
 async def test_every_ref_resolves_inside_components(server: KaizenServer) -> None:
