@@ -44,8 +44,8 @@ import uvloop
 from aiohttp import WSMsgType, web
 
 from bench.lean import mask
+from server.db.migrations import MIGRATIONS
 from server.hub.wsframe import text_frame
-from server.store.migrations import MIGRATIONS
 
 WS_GUID = b"258EAFA5-E914-47A3-95CA-C5AB0DC11B65"
 """RFC 6455 §1.3: the accept key is base64(SHA-1(key + this GUID))."""

@@ -10,12 +10,12 @@ import aiohttp
 from pydantic import BaseModel
 
 from client._build import local
+from client._chat import SessionMethods
 from client._http import call, call_bytes
 from client._hub import HubMethods
 from client._kb import KnowledgeBaseMixin
 from client._learning import LearningMethods
 from client._performance import PerformanceMethods
-from client._sessions import SessionMethods
 from client._strategy import StrategyMethods
 from client._training import TrainingMethods
 from client._workflows import WorkflowMethods

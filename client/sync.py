@@ -10,10 +10,10 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
+from client._chat import ChatSession
 from client._client import KaizenClient
-from client._sessions import ChatSession
 from schemas import Health, Interaction, Learning, ScoredLearning, Stats, StoredInteraction
-from schemas.sessions import MessageAdded, SessionInfo
+from schemas.chat import MessageAdded, SessionInfo
 
 T = TypeVar("T")
 

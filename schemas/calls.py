@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.chat import ChatMessage, SessionKey
 from schemas.common import Id, Strict
 from schemas.interactions import JsonObject
 from schemas.performance import ExecutionRecord
-from schemas.sessions import ChatMessage, SessionKey
 from schemas.strategy import OutcomeReport
 from schemas.workflows import SessionId
 

@@ -12,38 +12,38 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server.clock import Clock, SystemClock
-from server.errors import ConfigError
+from server.auth.service import AuthMode, AuthService
+from server.chat.service import SessionService
+from server.core.clock import Clock, SystemClock
+from server.core.embedder import Embedder, make_embedder
+from server.core.errors import ConfigError
+from server.core.looplag import LoopLagMonitor
+from server.core.settings import Settings
+from server.core.window import DAY, Window
+from server.db.sqlite import SqliteStore
+from server.hub.messages import KnowledgeService
+from server.hub.service import HubService
+from server.kb.service import KnowledgeBaseService
 from server.kb.states import StateRules
+from server.learning.alerts import announce_anomalies
 from server.learning.claims import ClaimRules
+from server.learning.extractor import Extractor
 from server.learning.index import LearningIndex
 from server.learning.miner import MinerParams
+from server.learning.miner_host import miner_host
 from server.learning.ranking import RankParams
-from server.learning.window import DAY, Window
-from server.services.alerts import announce_anomalies
-from server.services.auth import AuthMode, AuthService
-from server.services.embedder import Embedder, make_embedder
-from server.services.extractor import Extractor
-from server.services.hub import HubService
-from server.services.kb import KnowledgeBaseService
-from server.services.knowledge import KnowledgeService
-from server.services.learning import LearningService
-from server.services.looplag import LoopLagMonitor
-from server.services.miner_host import miner_host
-from server.services.performance import PerformanceService
-from server.services.sessions import SessionService
-from server.services.strategy import StrategyService
-from server.services.training import TrainingParams, TrainingService
-from server.services.workflows import WorkflowService
-from server.settings import Settings
-from server.store import SqliteStore
+from server.learning.service import LearningService
+from server.performance.service import PerformanceService
 from server.strategy.bandit import BanditParams
 from server.strategy.changepoint import DetectorParams
-from server.transport.context import SERVICES, SETTINGS, Services
-from server.transport.http import add_routes
-from server.transport.middleware import kaizen_middleware
-from server.transport.ws import websocket
+from server.strategy.service import StrategyService
+from server.training.service import TrainingParams, TrainingService
+from server.web.context import SERVICES, SETTINGS, Services
+from server.web.http import add_routes
+from server.web.middleware import kaizen_middleware
+from server.web.ws import websocket
 from server.workflows import WorkflowConfig
+from server.workflows.service import WorkflowService
 
 log = logging.getLogger("kaizen.app")
 STORE = web.AppKey("store", SqliteStore)

@@ -13,14 +13,14 @@ import uvloop
 from pydantic import ValidationError
 
 import server
+from server.auth.service import create_token, info
 from server.cli_jobs import CommandError, add_jobs_commands
-from server.errors import KaizenServerError
-from server.logs import setup_logging
+from server.core.errors import KaizenServerError
+from server.core.logs import setup_logging
+from server.core.settings import Settings
+from server.db.sqlite import SqliteStore
 from server.runner import KaizenServer
-from server.services.auth import create_token, info
-from server.settings import Settings
-from server.store import SqliteStore
-from server.transport.context import SERVICES
+from server.web.context import SERVICES
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ import logging
 from aiohttp import web
 
 from server.app import create_app
-from server.clock import Clock
-from server.settings import Settings
+from server.core.clock import Clock
+from server.core.settings import Settings
 
 
 class ServerState(enum.Enum):

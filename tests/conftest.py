@@ -12,10 +12,10 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from client import KaizenClient
+from server.auth.service import create_token
+from server.core.settings import Settings
+from server.db.sqlite import SqliteStore
 from server.runner import KaizenServer
-from server.services.auth import create_token
-from server.settings import Settings
-from server.store import SqliteStore
 
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.core.window import DAY, Window
 from server.learning.anomaly import (
     DURATION,
     ERRORS,
@@ -20,7 +21,6 @@ from server.learning.anomaly import (
     Rarity,
     Reason,
 )
-from server.learning.window import DAY, Window
 
 SMALL = Window(span_s=10 * DAY, half_life_s=3 * DAY, buckets=10)
 ROUTINE = ("EDIT", "TEST")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import ConfidenceLevel
-from server.learning.confidence import confidence_level, level_floor, wilson_lower_bound
+from server.core.stats import confidence_level, level_floor, wilson_lower_bound
 
 trials = st.integers(min_value=1, max_value=10_000)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from client import KaizenClient
-from server.settings import Settings
-from server.transport.http import ROUTES
+from server.core.settings import Settings
+from server.web.http import ROUTES
 
 README = Path(__file__).parent.parent / "README.md"
 

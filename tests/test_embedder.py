@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from server.services.embedder import (
+from server.core.embedder import (
     DEFAULT_MODEL,
     Embedder,
     EmbedderClosedError,

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from client import KaizenClient, LearningType
 from schemas import Interaction, LearningStatus
+from server.core.stats import wilson_lower_bound
+from server.core.window import DAY, Window
+from server.db.records import CommittedBatch
 from server.learning.claims import ClaimRules, LearningDraft
-from server.learning.confidence import wilson_lower_bound
 from server.learning.effects import HURT_MIN_APPLIED, Tally, effect_weight, lift
 from server.learning.miner import FoldResult, Miner, MinerParams
 from server.learning.reliability import weight
-from server.learning.window import DAY, Window
-from server.store.records import CommittedBatch
 from tests.conftest import eventually
 from tests.test_learning_engine import kaizen
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from client import KaizenClient, PushFrame
 from server.runner import KaizenServer
-from server.transport.context import SERVICES
+from server.web.context import SERVICES
 from tests.conftest import running
 from tests.hubkit import draft, raw_peer
 

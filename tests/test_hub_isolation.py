@@ -8,7 +8,7 @@ import orjson
 
 from client import KaizenClient, NotFoundError
 from server.runner import KaizenServer
-from server.transport.context import SERVICES
+from server.web.context import SERVICES
 from tests.conftest import eventually, running
 from tests.hubkit import handshake, masked, raw_peer
 

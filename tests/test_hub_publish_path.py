@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from server.runner import KaizenServer
-from server.transport.context import SERVICES
-from server.transport.ws import MAX_IN_FLIGHT, Connection
+from server.web.context import SERVICES
+from server.web.ws import MAX_IN_FLIGHT, Connection
 from tests.conftest import eventually, running, settings_for
 from tests.hubkit import draft, handshake, masked
 

@@ -36,19 +36,19 @@ from schemas.kb import (
     ValidatedQuery,
     VersionsQuery,
 )
-from server.clock import ManualClock
-from server.errors import Conflict, InvalidRequest, NotFound
-from server.kb.records import ItemRecord, fields_of
+from server.auth.service import Principal
+from server.core.clock import ManualClock
+from server.core.embedder import Embedder, make_embedder
+from server.core.errors import Conflict, InvalidRequest, NotFound
+from server.core.settings import Settings
+from server.db.sqlite import SqliteStore
+from server.hub.messages import KnowledgeService
+from server.hub.service import HubService
+from server.kb.items import ItemRecord, fields_of
+from server.kb.service import KnowledgeBaseService
 from server.kb.states import DEFAULT_RULES, state_for
 from server.runner import KaizenServer
-from server.services.auth import Principal
-from server.services.embedder import Embedder, make_embedder
-from server.services.hub import HubService
-from server.services.kb import KnowledgeBaseService
-from server.services.knowledge import KnowledgeService
-from server.settings import Settings
-from server.store import SqliteStore
-from server.transport.http_kb import KB_ROUTES
+from server.web.http_kb import KB_ROUTES
 
 A, B = "acme", "globex"
 DAY = 86_400.0

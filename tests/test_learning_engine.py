@@ -10,8 +10,8 @@ import pytest
 
 from client import KaizenClient, LearningType, NotFoundError
 from schemas import LearningStatus
-from server.clock import ManualClock, utc
-from server.learning.window import DAY
+from server.core.clock import ManualClock, utc
+from server.core.window import DAY
 from server.runner import KaizenServer
 from tests.conftest import eventually, interaction, settings_for
 from tests.hubkit import raw_peer

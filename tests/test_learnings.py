@@ -6,7 +6,7 @@ import pytest
 
 from client import Interaction, KaizenClient, NotFoundError
 from schemas import ConfidenceLevel, LearningType, ScoredLearning
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 from tests.conftest import eventually, interaction
 
 FAIL_STEPS = [{"type": "RUN_TESTS"}, {"type": "DEPLOY"}]

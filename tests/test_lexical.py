@@ -3,8 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.core.text import fts_query, query_terms
 from server.learning.lexical import DocumentFrequencies
-from server.learning.text import fts_query, query_terms
 
 counts = st.dictionaries(st.text("abcdefgh", min_size=1, max_size=4), st.integers(0, 500))
 

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import Interaction, LearningStatus, LearningType
+from server.core.stats import wilson_lower_bound
+from server.core.window import DAY, Window
+from server.db.records import CommittedBatch
 from server.learning.claims import ClaimRules, LearningDraft, pool, without
-from server.learning.confidence import wilson_lower_bound
 from server.learning.miner import GROUPS_PER_FOLD, FoldResult, Miner, MinerParams, MiningState
 from server.learning.patterns import Evidence
 from server.learning.signature import step_type
-from server.learning.window import DAY, Window
-from server.store.records import CommittedBatch
 
 ids = count(1)
 NOW = 20_833 * DAY - 1.0

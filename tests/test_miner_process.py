@@ -12,13 +12,13 @@ from client import Interaction, KaizenClient, LearningType
 from schemas import ScoredLearning
 from schemas.strategy import TaskAnalysis
 from schemas.system import Stats
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
+from server.db.records import CommittedBatch
+from server.db.sql import interaction_body
 from server.learning.miner import MinerParams
+from server.learning.miner_host import MinerFailed, ProcessMinerHost
+from server.learning.miner_worker import WireBatch, from_wire, to_wire
 from server.runner import KaizenServer
-from server.services.miner_host import MinerFailed, ProcessMinerHost
-from server.services.miner_worker import WireBatch, from_wire, to_wire
-from server.store.records import CommittedBatch
-from server.store.sql import interaction_body
 from tests.conftest import eventually, interaction, running
 
 
@@ -93,8 +93,8 @@ async def test_a_killed_miner_is_restarted_and_loses_nothing(pkz: KaizenClient) 
 
 
 async def test_a_closed_host_refuses_calls_and_closes_twice() -> None:
+    from server.core.window import Window
     from server.learning.claims import ClaimRules
-    from server.learning.window import Window
 
     host = ProcessMinerHost(MinerParams(claims=ClaimRules(window=Window())))
     await host.close()
@@ -140,7 +140,7 @@ async def test_a_backlog_past_its_bound_is_read_back_from_the_store(data_dir: Pa
 
 async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path) -> None:
     from schemas import Interaction as Model
-    from server.store import SqliteStore
+    from server.db.sqlite import SqliteStore
 
     store = SqliteStore(tmp_path / "kaizen.sqlite3")
     await store.open()
@@ -169,7 +169,7 @@ async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path
 
 
 async def test_a_backlog_longer_than_one_read_back_is_folded_whole(data_dir: Path) -> None:
-    from server.services.extractor import BEHIND_READ
+    from server.learning.extractor import BEHIND_READ
 
     writes = 2  # the first takes the extractor behind; the second is read back in 3 reads
     per_write = BEHIND_READ * 5 // 2

@@ -11,14 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas import ConfidenceLevel, Interaction, LearningType
+from server.core.stats import backed_off, confidence_level, wilson_lower_bound
+from server.core.window import DAY, Window
+from server.db.records import CommittedBatch
 from server.learning.claims import ClaimRules, LearningDraft
-from server.learning.confidence import backed_off, confidence_level, wilson_lower_bound
 from server.learning.miner import FoldResult, Miner, MinerParams
 from server.learning.recoveries import recoveries, step_errors
 from server.learning.signature import action_signature, render, structured
 from server.learning.slots import apply, fill, slot, slot_names
-from server.learning.window import DAY, Window
-from server.store.records import CommittedBatch
 
 ids = count(1)
 NOW = 20_833 * DAY - 1.0

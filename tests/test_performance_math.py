@@ -28,8 +28,8 @@ from schemas.performance import (
 )
 from server.performance.bottlenecks import bottlenecks
 from server.performance.compare import compare
+from server.performance.executions import Execution, NoExecutionsError, execution_from_record
 from server.performance.recommend import recommend
-from server.performance.records import Execution, NoExecutionsError, execution_from_record
 from server.performance.stats import (
     benjamini_hochberg,
     fisher_exact,

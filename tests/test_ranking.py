@@ -13,8 +13,8 @@ from server.learning.candidates import threshold_candidates
 from server.learning.clusters import Cluster
 from server.learning.index import Entry, TenantIndex
 from server.learning.ranking import RankParams, TaskMatch, agent_weight, rank, unranked
+from server.learning.service import cluster_similarity
 from server.learning.similarity import PerTask
-from server.services.learning import cluster_similarity
 
 PARAMS = RankParams(alpha=0.8, cross_agent_weight=0.5, recency_half_life_s=100.0, min_relevance=0.3)
 NOW = 1_000.0
@@ -218,7 +218,7 @@ def test_with_embeddings_a_paraphrase_keeps_most_of_its_cosine() -> None:
 def test_a_near_task_brings_its_most_confident_learnings_and_reads_past_harmed_ones() -> None:
     import numpy as np
 
-    from server.services.learning import nearest_task_learnings
+    from server.learning.service import nearest_task_learnings
 
     index = TenantIndex(half_life_s=100.0)
     index.add_task("t", np.array([1.0, 0.0], dtype=np.float32))

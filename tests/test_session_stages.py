@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.services.embedder import DEFAULT_MODEL, load_sentence_model
-from server.sessions import (
+from server.chat import (
     MemoryResult,
     Message,
     PipelineReport,
@@ -28,10 +27,11 @@ from server.sessions import (
     run_pipeline,
     session_stages,
 )
-from server.sessions.logs import MASTER_LOG, STATS_FILE, read_jsonl, session_log_name
-from server.sessions.topics import candidate_phrases
-from server.sessions.turns import classify_reaction, split_turns
-from server.sessions.words import STOPWORDS, words
+from server.chat.logs import MASTER_LOG, STATS_FILE, read_jsonl, session_log_name
+from server.chat.topics import candidate_phrases
+from server.chat.turns import classify_reaction, split_turns
+from server.chat.words import STOPWORDS, words
+from server.core.embedder import DEFAULT_MODEL, load_sentence_model
 
 Embed = Callable[[list[str]], Any]
 T0 = 1_700_000_000.0

@@ -14,9 +14,9 @@ import pytest
 
 from client import KaizenClient
 from client.errors import ConflictError, NotFoundError
-from schemas.sessions import SessionInfo, SessionState
+from schemas.chat import SessionInfo, SessionState
 from server.app import EMBEDDER
-from server.clock import ManualClock
+from server.core.clock import ManualClock
 from server.runner import KaizenServer
 from tests.conftest import eventually, settings_for
 from tests.refusals import assert_refused

@@ -13,7 +13,7 @@ from client import (
     PermissionDeniedError,
 )
 from schemas import LearningsQuery
-from server.errors import ConfigError
+from server.core.errors import ConfigError
 from server.runner import KaizenServer
 from tests.conftest import eventually, interaction, running, settings_for
 

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.learning.text import cosine, jaccard, terms
+from server.core.text import cosine, jaccard, terms
 
 words = st.frozensets(st.text("abcdefgh", min_size=1, max_size=6), max_size=12)
 

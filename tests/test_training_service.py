@@ -21,7 +21,7 @@ from schemas.training import Job, JobState, JobTrigger
 from server.cli_jobs import _watch, render
 from server.runner import KaizenServer
 from server.training.tiny import build_tiny_llama
-from server.transport.context import SERVICES, Services
+from server.web.context import SERVICES, Services
 from tests.conftest import eventually, interaction, make_tokens, settings_for
 from tests.refusals import assert_refused
 

@@ -19,7 +19,7 @@ from bench.workflow_stream import (
     split_held_out,
     train,
 )
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 from server.workflows import (
     CloseReason,
     Event,

@@ -14,7 +14,7 @@ import pytest
 from client import KaizenClient, LearningType
 from client.errors import NotFoundError
 from schemas import ScoredLearning
-from server.clock import ManualClock
+from server.core.clock import ManualClock
 from server.runner import KaizenServer
 from tests.conftest import eventually, settings_for
 from tests.refusals import assert_refused

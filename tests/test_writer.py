@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.store.writer import WriteOp, Writer, merge
+from server.db.writer import WriteOp, Writer, merge
 
 SQL = st.sampled_from(["A", "B", "C"])
 

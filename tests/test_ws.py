@@ -17,7 +17,7 @@ from client import (
 )
 from schemas import LearningsQuery, LearningType
 from server.runner import KaizenServer
-from server.transport.context import SERVICES
+from server.web.context import SERVICES
 from tests.conftest import eventually, interaction, running, settings_for
 
 

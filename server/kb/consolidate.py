@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from schemas.kb import MAX_TAGS, KnowledgeState
-from server.kb.records import Fields, ItemRecord, VersionRecord, clip_note
+from server.core.text import jaccard, terms
+from server.kb.items import Fields, ItemRecord, VersionRecord, clip_note
 from server.kb.states import StateRules, confidence, next_state
-from server.learning.text import jaccard, terms
 
 if TYPE_CHECKING:
     import numpy as np

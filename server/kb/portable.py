@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from schemas.kb import ExportedItem, ExportedVersion, KnowledgeExport, KnowledgeState
-from server.clock import utc
-from server.errors import InvalidRequest
-from server.kb.records import Fields, ItemRecord, VersionRecord, clip_note, fields_of
+from server.core.clock import utc
+from server.core.errors import InvalidRequest
+from server.kb.items import Fields, ItemRecord, VersionRecord, clip_note, fields_of
 from server.kb.states import StateRules, state_for
 
 

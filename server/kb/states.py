@@ -22,7 +22,7 @@ item stays archived, a historical record whose usage is refused.
 from dataclasses import dataclass
 
 from schemas.kb import KnowledgeState
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,9 +79,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from server.learning.window import Buckets, Tally, Weights, Window, decayed, weights_at
-from server.learning.window import add_at as add_to_bucket
-from server.learning.window import prune as prune_buckets
+from server.core.window import Buckets, Tally, Weights, Window, decayed, weights_at
+from server.core.window import add_at as add_to_bucket
+from server.core.window import prune as prune_buckets
 
 NOVEL_ACTION = "novel_action"
 UNUSUAL_SEQUENCE = "unusual_sequence"

@@ -26,8 +26,8 @@ import heapq
 import math
 from collections.abc import Callable, Sequence
 
+from server.core.window import recency
 from server.learning.index import Entry, TenantIndex
-from server.learning.window import recency
 
 Keep = Callable[[Entry], bool]
 """The query's filters (type, confidence floor, since)."""

@@ -39,11 +39,11 @@ import orjson
 
 from schemas import ConfidenceLevel, LearningType
 from schemas.learnings import LearningStatus
-from server.learning.confidence import backed_off, level_floor, wilson_lower_bound
+from server.core.stats import backed_off, level_floor, wilson_lower_bound
+from server.core.window import DAY, Window
 from server.learning.effects import Lift, effect_weight
 from server.learning.patterns import Evidence, Pattern
 from server.learning.signature import render, render_step
-from server.learning.window import DAY, Window
 
 EXAMPLES_MAX = 8
 SPREAD_FLOOR = 0.05

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from server.learning.text import jaccard, terms
+from server.core.text import jaccard, terms
 
 if TYPE_CHECKING:
-    from server.learning.vectors import Vector, VectorSet
+    from server.core.vectors import Vector, VectorSet
 
 ASSIGNED_MAX = 200_000
 """Descriptions whose cluster is remembered; past this the memo starts afresh."""
@@ -104,7 +104,7 @@ class Clusterer:
             self._vector_set(cluster.tenant, len(cluster.vector)).add(cluster.id, cluster.vector)
 
     def _vector_set(self, tenant: str, dimension: int) -> VectorSet:
-        from server.learning.vectors import VectorSet
+        from server.core.vectors import VectorSet
 
         found = self._vectors.get(tenant)
         if found is None:

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.learning.confidence import Z_95
+from server.core.stats import Z_95
 from server.learning.reliability import reliability
 
 HURT_MIN_APPLIED = 3

@@ -12,9 +12,9 @@ from typing import Any
 
 from schemas import LearningType
 from schemas.learnings import LearningStatus
+from server.core.text import terms
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
-from server.learning.text import terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +206,6 @@ def entry_of(d: LearningDraft) -> Entry:
 
 
 def _new_vector_set(dimension: int) -> Any:
-    from server.learning.vectors import VectorSet
+    from server.core.vectors import VectorSet
 
     return VectorSet(dimension)

@@ -34,11 +34,11 @@ from server.learning.recoveries import Errors, failed_steps, last_failed, recove
 from server.learning.reliability import shares, source_of, weighed, weight
 from server.learning.signature import action_signature
 from server.learning.slots import Slotted, slot
-from server.learning.workflows import workflow_draft
+from server.learning.workflow_drafts import workflow_draft
 from server.workflows.mining import WorkflowPattern
 
 if TYPE_CHECKING:
-    from server.learning.vectors import Vector
+    from server.core.vectors import Vector
 
 Vectors = Mapping[str, Any]
 """Task description → its embedding (a numpy vector), for the descriptions the

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from schemas import LearningType
-from server.learning.window import Buckets, Window, add, decayed, prune, windowed
+from server.core.window import Buckets, Window, add, decayed, prune, windowed
 
 SEQ_WIDTH = 6
 CLUSTERS_MAX = 64

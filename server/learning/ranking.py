@@ -41,8 +41,8 @@ confidence, then lower id.
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from server.core.window import recency
 from server.learning.index import Entry
-from server.learning.window import recency
 
 Similarity = Callable[[int], float]
 """A cluster's similarity to the query."""

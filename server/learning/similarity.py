@@ -37,10 +37,10 @@ the bookshelf of a novel (share 1/2) and is not carried to the novel at 1.
 import math
 from typing import Any
 
+from server.core.text import terms
 from server.learning.index import Entry, TenantIndex
 from server.learning.ranking import TaskMatch
 from server.learning.slots import fills_whole
-from server.learning.text import terms
 
 DISTINCT_WEIGHT = 0.5
 """λ: how much of a task's similarity rides on its distinctive words."""

@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
+from server.core.text import STOPWORDS, query_words, terms
 from server.learning.signature import structured, type_key
-from server.learning.text import STOPWORDS, query_words, terms
 
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 VALUE_MIN = 2

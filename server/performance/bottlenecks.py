@@ -32,7 +32,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 from schemas.performance import Bottleneck, BottleneckKind, BottleneckMetric
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 from server.performance.cells import (
     Cell,
     Scope,
@@ -43,9 +43,9 @@ from server.performance.cells import (
     executions_of,
 )
 from server.performance.discovery import Evidence, Pending, discover
+from server.performance.executions import Execution
 from server.performance.peers import costlier, pending, time_pairs, time_test
 from server.performance.priority import cost_gain, priority_of, score
-from server.performance.records import Execution
 from server.performance.signals import failures_by_error, long_tail
 from server.performance.stats import OUTLIER_Z, median, modified_z, proportion_test
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from server.performance.records import Execution, group_by
+from server.performance.executions import Execution, group_by
 from server.performance.stats import LogRatio, Moments, log_ratio, mean, moments, quantile_sorted
 
 MIN_SAMPLES = 10

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from schemas.performance import AgentComparison, AgentSummary, MetricComparison, Verdict
-from server.performance.records import Execution, NoExecutionsError
+from server.performance.executions import Execution, NoExecutionsError
 from server.performance.stats import (
     ALPHA,
     cohens_h,

@@ -74,7 +74,7 @@ from schemas.performance import (
     RecommendationType,
     StatisticalBasis,
 )
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 from server.performance.cells import (
     Cell,
     Scope,
@@ -85,6 +85,7 @@ from server.performance.cells import (
     executions_of,
 )
 from server.performance.discovery import Evidence, Pending, discover
+from server.performance.executions import Execution
 from server.performance.peers import (
     actions_pairs,
     actions_test,
@@ -98,7 +99,6 @@ from server.performance.peers import (
     time_test,
 )
 from server.performance.priority import cost_gain, priority_of, score, success_gain
-from server.performance.records import Execution
 from server.performance.signals import (
     MIN_REPEATS,
     REPEAT_TOLERANCE,

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from server.performance.cells import Cell
-from server.performance.records import Execution, group_by
+from server.performance.executions import Execution, group_by
 from server.performance.stats import mean, median
 
 TAIL_MIN_SAMPLES = 20

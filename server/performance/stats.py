@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.performance import StatisticalTest
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 
 ALPHA = 0.05
 """Significance level of every test here."""

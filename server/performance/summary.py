@@ -18,7 +18,7 @@ from schemas.performance import (
     PerformanceStats,
 )
 from server.performance.bottlenecks import bottlenecks
-from server.performance.records import Execution, NoExecutionsError, group_by, to_datetime
+from server.performance.executions import Execution, NoExecutionsError, group_by, to_datetime
 from server.performance.signals import failures_by_error
 from server.performance.stats import mean, quantile_sorted, wilson_interval
 from server.performance.trend import DEFAULT_WINDOWS, trend

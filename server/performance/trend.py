@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from schemas.performance import DAY_S, MonotonicTrend, Trend, TrendDirection, TrendWindow
-from server.performance.records import Execution, group_by, to_datetime
+from server.performance.executions import Execution, group_by, to_datetime
 from server.performance.stats import ALPHA, holm, median, normal_two_sided_p
 
 MIN_WINDOWS = 5

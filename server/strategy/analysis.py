@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.strategy import Complexity, DurationEstimate
-from server.learning.text import STOPWORDS
+from server.core.text import STOPWORDS
 
 Z_95 = 1.959963984540054
 

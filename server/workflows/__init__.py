@@ -14,7 +14,7 @@ from server.workflows.learner import WorkflowConfig, WorkflowLearner
 from server.workflows.mining import WorkflowMiner, WorkflowPattern
 from server.workflows.outcome import Outcome, infer_outcome
 from server.workflows.predict import NextCommandModel
-from server.workflows.sessions import CloseReason, SessionGrouper, WorkflowSession
+from server.workflows.runs import CloseReason, SessionGrouper, WorkflowSession
 from server.workflows.stats import WorkflowStats
 
 __all__ = [

@@ -31,7 +31,7 @@ from server.workflows.events import Event, event_from_dict, query_token
 from server.workflows.mining import WorkflowMiner, WorkflowPattern
 from server.workflows.outcome import Outcome
 from server.workflows.predict import NextCommandModel
-from server.workflows.sessions import SessionGrouper, SessionKey, WorkflowSession
+from server.workflows.runs import SessionGrouper, SessionKey, WorkflowSession
 from server.workflows.stats import WorkflowStats
 
 

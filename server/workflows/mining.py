@@ -45,9 +45,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.learning.confidence import wilson_lower_bound
+from server.core.stats import wilson_lower_bound
 from server.workflows.outcome import Outcome
-from server.workflows.sessions import WorkflowSession
+from server.workflows.runs import WorkflowSession
 
 Commands = tuple[str, ...]
 

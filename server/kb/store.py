@@ -1,0 +1,143 @@
+"""The knowledge base's storage: items and their version history, on the SQLite store's
+writer and readers. Every row has a tenant, and every query filters by it."""
+
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from schemas.kb import KnowledgeState
+from server.db.writer import Step, Writer
+from server.kb import store_sql as sql
+from server.kb.items import Fields, ItemRecord, VersionRecord
+
+Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    tenant: str
+    category: str | None
+    state: KnowledgeState | None
+    tag: str | None
+    after_id: int | None
+    limit: int
+
+
+class KnowledgeBaseStore:
+    def __init__(self, writer: Callable[[], Writer], fetch: Fetch) -> None:
+        self._writer = writer
+        self._fetch = fetch
+        self._next_id = 1
+
+    async def open(self) -> None:
+        self._next_id = int((await self._fetch(sql.MAX_ID, ()))[0][0]) + 1
+
+    def new_ids(self, count: int) -> int:
+        """The first of `count` fresh item ids. Ids of a write that fails are skipped."""
+        first = self._next_id
+        self._next_id += count
+        return first
+
+    async def write(self, items: Sequence[ItemRecord], versions: Sequence[VersionRecord]) -> None:
+        """Insert or update the items and add the versions, in one commit. Cancelling
+        leaves its fate unknown."""
+        steps: list[Step] = [
+            (sql.UPSERT_ITEM, [sql.item_values(i) for i in items]),
+            (sql.INSERT_VERSION, [sql.version_values(v) for v in versions]),
+        ]
+        await self._writer().submit([s for s in steps if s[1]])
+
+    async def get(self, tenant: str, item_id: int) -> ItemRecord | None:
+        rows = await self._fetch(sql.GET_ITEM, (tenant, item_id))
+        return _item(rows[0]) if rows else None
+
+    async def by_keys(self, tenant: str, keys: Sequence[str]) -> dict[str, ItemRecord]:
+        found: dict[str, ItemRecord] = {}
+        for start in range(0, len(keys), sql.KEYS_PER_QUERY):
+            chunk = keys[start : start + sql.KEYS_PER_QUERY]
+            rows = await self._fetch(sql.items_by_keys(len(chunk)), (tenant, *chunk))
+            found.update((r[2], _item(r)) for r in rows)
+        return found
+
+    async def items(self, f: ItemFilter) -> list[ItemRecord]:
+        params: list[Any] = [f.tenant]
+        params += [f.category] if f.category is not None else []
+        params += [f.state.value] if f.state is not None else []
+        params += [sql.tag_param(f.tag)] if f.tag is not None else []
+        params += [f.after_id] if f.after_id is not None else []
+        query = sql.list_items(
+            category=f.category is not None,
+            state=f.state is not None,
+            tag=f.tag is not None,
+            after=f.after_id is not None,
+        )
+        return [_item(r) for r in await self._fetch(query, (*params, f.limit))]
+
+    async def best(
+        self, tenant: str, category: str | None, tag: str | None, limit: int
+    ) -> list[ItemRecord]:
+        params: list[Any] = [tenant]
+        params += [category] if category is not None else []
+        params += [sql.tag_param(tag)] if tag is not None else []
+        query = sql.best_items(category=category is not None, tag=tag is not None)
+        return [_item(r) for r in await self._fetch(query, (*params, limit))]
+
+    async def candidates(self, tenant: str, category: str | None, limit: int) -> list[ItemRecord]:
+        params = (tenant, category, limit) if category is not None else (tenant, limit)
+        query = sql.candidates(category=category is not None)
+        return [_item(r) for r in await self._fetch(query, params)]
+
+    async def prunable(self, tenant: str, stale_before: float) -> list[ItemRecord]:
+        """DEPRECATED items, and the others not used or edited since `stale_before`."""
+        return [_item(r) for r in await self._fetch(sql.PRUNABLE, (tenant, stale_before))]
+
+    async def versions(
+        self, tenant: str, item_id: int, after: int, limit: int
+    ) -> list[VersionRecord]:
+        rows = await self._fetch(sql.VERSIONS, (tenant, item_id, after, limit))
+        return [_version(r) for r in rows]
+
+    async def all_items(self, tenant: str) -> list[ItemRecord]:
+        return [_item(r) for r in await self._fetch(sql.ALL_ITEMS, (tenant,))]
+
+    async def all_versions(self, tenant: str) -> list[VersionRecord]:
+        return [_version(r) for r in await self._fetch(sql.ALL_VERSIONS, (tenant,))]
+
+
+def _item(r: Sequence[Any]) -> ItemRecord:
+    """From the columns of `kb_sql._ITEM_COLUMNS`."""
+    body = orjson.loads(r[14])
+    tags = tuple(t for t in r[5].split(",") if t)
+    return ItemRecord(
+        id=r[0],
+        tenant=r[1],
+        key=r[2],
+        fields=Fields(r[3], body["title"], body["content"], tags),
+        state=KnowledgeState(r[4]),
+        version=r[6],
+        uses=r[7],
+        successes=r[8],
+        origin=r[9],
+        merged_into=r[10],
+        created_at=r[11],
+        updated_at=r[12],
+        last_used_at=r[13],
+    )
+
+
+def _version(r: Sequence[Any]) -> VersionRecord:
+    """From (tenant, item_id, version, created_at, body)."""
+    b = orjson.loads(r[4])
+    return VersionRecord(
+        tenant=r[0],
+        item_id=r[1],
+        version=r[2],
+        fields=Fields(b["category"], b["title"], b["content"], tuple(b["tags"])),
+        state=KnowledgeState(b["state"]),
+        change_note=b["change_note"],
+        merged_from=tuple(b["merged_from"]),
+        created_at=r[3],
+    )
