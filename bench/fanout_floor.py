@@ -3,7 +3,7 @@
     python -m bench.fanout_floor [--rounds 3] [--seconds 5] [--subscribers 10]
                                  [--rate 2000] [--size 256] [--intervals 0.005,0.02]
 
-Issue 3 asks for half of Redis's deliveries per server CPU-second at 10
+The target is half of Redis's deliveries per server CPU-second at 10
 subscribers too, where the cost of a publish is not spread over many deliveries.
 This bench shows where that cost comes from. Each round runs, phase by phase on
 the same minutes of the machine (bench.fanout's harness and clients):

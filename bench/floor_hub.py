@@ -15,7 +15,7 @@ both run on uvloop and write pushes to the transport as prebuilt frames.
 - `--store sqlite`: each publish is one row of Kaizen's own `knowledge` table and
   its FTS5 row (the same migrations), group-committed by one writer thread (WAL,
   synchronous=FULL); pushes and the ack go out only after the commit, one write
-  per connection per commit. Issue 3 asks for exactly this order.
+  per connection per commit. The target is exactly this order.
 - `--store memory`: numbered and pushed at once (one write per connection per
   loop pass): the floor of the transport and fan-out alone.
 

@@ -254,7 +254,7 @@ def phase(
 
 
 HALF_TARGET_PER_S = {"http": 2_500, "ws": 15_000}
-"""Open-loop rates: half of issue 2's targets (5,000/s over HTTP, 30,000/s over
+"""Open-loop rates: half of the targets (5,000/s over HTTP, 30,000/s over
 WebSocket batches), where ack p99 must stay within 20 ms."""
 COLUMNS = ["transport", "mode", "target_per_s", "acked_per_s", "p50_ms", "p99_ms", "errors"]
 

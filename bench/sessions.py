@@ -5,7 +5,7 @@ per stage, for sessions of realistic length.
 
 Each session is a technical conversation on one of a few subjects: short user
 questions and follow-ups (15 to 40 words) and assistant answers of 80 to 200
-words with a code block now and then, alternating, `--messages` in all (seeds 000
+words with a code block now and then, alternating, `--messages` in all (
 and 001 describe sessions of this kind). Sessions run one at a time on a fresh
 server with the MiniLM embedder (the `ml` extra), messages `--pause` apart (0.25
 s; a person takes far longer), so each is processed alone:

@@ -2,7 +2,7 @@
 
     python -m bench.workflow_stream [--sessions 3000] [--seed 1] [--noise 0.1]
 
-The stream is what a memory daemon would post for a team of developers (seed 004's
+The stream is what a memory daemon would post for a team of developers (the design's
 event types, shell commands in `metadata.command`). Each developer has a
 toolchain (Python, Node, Go or Rust: its test, build, lint and install commands,
 each in a few spellings that normalise alike or not, `pytest -x` and `python -m
@@ -34,7 +34,7 @@ daemon session_id per day, so the learner's idle close, not the id, cuts the
 workflows. Developers work 8-hour days that start at jittered times, so their
 events interleave; the stream is sorted by time.
 
-Accuracy: the stream is grouped exactly as the server groups it (`SessionGrouper`,
+Accuracy: the stream is grouped exactly as the server groups it (`RunGrouper`,
 5 minutes idle), split in time (the last `held_out` fraction of sessions by start
 is never trained on), and each command of a held-out session with at least 3
 commands is predicted from its prefix (at least one command; a failed command
@@ -72,7 +72,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from server.workflows import Event, NextCommandModel, SessionGrouper, WorkflowSession
+from server.workflows import Event, NextCommandModel, RunGrouper, WorkflowRun
 from server.workflows.learner import WorkflowConfig, WorkflowLearner
 
 Step = tuple[str, dict[str, Any], float]
@@ -429,11 +429,11 @@ def events_of(stream: Iterable[StreamItem], tenant: str = "bench") -> list[Event
     return [Event(tenant, sid, e["event_type"], e["timestamp"], e["metadata"]) for sid, e in stream]
 
 
-def sessions_of(stream: Iterable[StreamItem], idle_s: float = 300.0) -> list[WorkflowSession]:
+def sessions_of(stream: Iterable[StreamItem], idle_s: float = 300.0) -> list[WorkflowRun]:
     """The workflow sessions the server would close, by start time (event time as
     the clock, `close_idle` once a simulated second)."""
-    grouper = SessionGrouper(idle_s)
-    closed: list[WorkflowSession] = []
+    grouper = RunGrouper(idle_s)
+    closed: list[WorkflowRun] = []
     last_tick = -math.inf
     for event in events_of(stream):
         if event.timestamp - last_tick >= 1.0:
@@ -445,8 +445,8 @@ def sessions_of(stream: Iterable[StreamItem], idle_s: float = 300.0) -> list[Wor
 
 
 def split_held_out(
-    sessions: Sequence[WorkflowSession], fraction: float = 0.2
-) -> tuple[list[WorkflowSession], list[WorkflowSession]]:
+    sessions: Sequence[WorkflowRun], fraction: float = 0.2
+) -> tuple[list[WorkflowRun], list[WorkflowRun]]:
     """(train, held out): the held-out sessions are the last `fraction` by start,
     so the model is judged on sessions that began after all it learned from."""
     ordered = sorted(sessions, key=lambda s: s.start)
@@ -461,7 +461,7 @@ class Predictor(Protocol):
 
 
 def train(
-    sessions: Iterable[WorkflowSession], min_commands: int = 3, *, marks: bool = True, **model: Any
+    sessions: Iterable[WorkflowRun], min_commands: int = 3, *, marks: bool = True, **model: Any
 ) -> NextCommandModel:
     """A model (the learner's defaults unless `model` says otherwise) trained as the
     learner trains it: on sessions with ≥ min_commands, failed commands marked in
@@ -477,12 +477,12 @@ def train(
 
 def next_command_top3_accuracy(
     predictor: Predictor,
-    held_out: Iterable[WorkflowSession],
+    held_out: Iterable[WorkflowRun],
     *,
     k: int = 3,
     min_commands: int = 3,
     marks: bool = True,
-    before: Iterable[WorkflowSession] | None = None,
+    before: Iterable[WorkflowRun] | None = None,
 ) -> float:
     """Share of next commands in the top k predicted from their prefix, over every
     command after the first of every held-out session with ≥ min_commands. With
@@ -506,16 +506,16 @@ def next_command_top3_accuracy(
 class _Histories:
     """The last commands per session_id, as `WorkflowLearner` keeps them."""
 
-    def __init__(self, sessions: Iterable[WorkflowSession]) -> None:
+    def __init__(self, sessions: Iterable[WorkflowRun]) -> None:
         self.window = WorkflowConfig().session_window
         self.commands: dict[str, list[str]] = {}
         for session in sessions:
             self.add(session)
 
-    def of(self, session: WorkflowSession) -> list[str]:
+    def of(self, session: WorkflowRun) -> list[str]:
         return self.commands.get(session.session_id, [])
 
-    def add(self, session: WorkflowSession) -> None:
+    def add(self, session: WorkflowRun) -> None:
         mine = self.commands.get(session.session_id, [])
         self.commands[session.session_id] = [*mine, *session.commands][-self.window :]
 
@@ -523,7 +523,7 @@ class _Histories:
 class FrequencyBaseline:
     """The k most common commands, whatever came before."""
 
-    def __init__(self, sessions: Iterable[WorkflowSession]) -> None:
+    def __init__(self, sessions: Iterable[WorkflowRun]) -> None:
         self.counts = Counter(c for s in sessions for c in s.commands)
 
     def predict(

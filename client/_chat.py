@@ -1,4 +1,4 @@
-"""Chat sessions in the SDK (seeds 000 and 001): `async with kz.session() as s:
+"""Chat sessions in the SDK: `async with kz.session() as s:
 await s.log("user", text)` ends the session on the way out, which queues its
 processing on the server."""
 
@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import encode
 from schemas.chat import (
     ChatMessage,
@@ -40,6 +41,7 @@ class ChatSession:
         """Add a message; returns once it is stored."""
         return await self._methods.add_message(self.id, role, content, metadata)
 
+    @operation("session_end")
     async def end(self) -> SessionInfo:
         """End the session (its processing is queued); later calls return the first's result."""
         if not self.ended:
@@ -84,6 +86,7 @@ class SessionMethods:
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
 
+    @operation("session_start")
     def session(
         self,
         session_id: str | None = None,
@@ -95,10 +98,12 @@ class SessionMethods:
         request = local(SessionStart, session_id=session_id, agent=agent, metadata=metadata or {})
         return SessionStarter(self, request)
 
+    @operation("session_start")
     async def start_session_with(self, request: SessionStart) -> ChatSession:
         body = encode(request, exclude_none=True)
         return ChatSession(self, await self._call("POST", "/sessions", SessionInfo, body=body))
 
+    @operation("session_message")
     async def add_message(
         self, session_id: str, role: str, content: str, metadata: dict[str, Any] | None = None
     ) -> MessageAdded:
@@ -106,12 +111,15 @@ class SessionMethods:
         path = f"/sessions/{session_id}/messages"
         return await self._call("POST", path, MessageAdded, body=body)
 
+    @operation("session_end")
     async def end_session(self, session_id: str) -> SessionInfo:
         return await self._call("POST", f"/sessions/{session_id}/end", SessionInfo)
 
+    @operation("get_session")
     async def get_session(self, session_id: str) -> SessionInfo:
         return await self._call("GET", f"/sessions/{session_id}", SessionInfo)
 
+    @operation("memory_search")
     async def search_memory(
         self, query: str, *, session_id: str | None = None, limit: int = 10
     ) -> MemoryHits:
@@ -120,5 +128,6 @@ class SessionMethods:
         params = q.model_dump(exclude_none=True)
         return await self._call("GET", "/memory/search", MemoryHits, params=params)
 
+    @operation("session_stats")
     async def get_session_stats(self) -> SessionStats:
         return await self._call("GET", "/sessions/stats", SessionStats)

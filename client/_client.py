@@ -15,6 +15,7 @@ from client._http import call, call_bytes
 from client._hub import HubMethods
 from client._kb import KnowledgeBaseMixin
 from client._learning import LearningMethods
+from client._ops import operation
 from client._performance import PerformanceMethods
 from client._strategy import StrategyMethods
 from client._training import TrainingMethods
@@ -108,14 +109,24 @@ class KaizenClient(
 
     # -- system ----------------------------------------------------------------
 
+    @operation("openapi")
+    async def openapi(self) -> dict[str, Any]:
+        """The server's OpenAPI 3.1 document."""
+        async with self.http.get("/openapi.json") as resp:
+            document: dict[str, Any] = await resp.json()
+        return document
+
+    @operation("health")
     async def health(self) -> Health:
         return await self._call("GET", "/healthz", Health)
 
+    @operation("stats")
     async def stats(self) -> Stats:
         return await self._call("GET", "/stats", Stats)
 
     # -- interactions ----------------------------------------------------------
 
+    @operation("record_interactions")
     async def record_interaction(
         self,
         *,
@@ -159,15 +170,18 @@ class KaizenClient(
         )
         return (await self.record_interactions([item]))[0]
 
+    @operation("record_interactions")
     async def record_interactions(self, items: Sequence[Interaction]) -> list[int]:
         """Record a batch atomically; returns the ids in order."""
         body = encode(local(InteractionBatch, interactions=list(items)), exclude_none=True)
         result = await self._call("POST", "/interactions", RecordResult, body=body)
         return result.ids
 
+    @operation("get_interaction")
     async def get_interaction(self, interaction_id: int) -> StoredInteraction:
         return await self._call("GET", f"/interactions/{interaction_id}", StoredInteraction)
 
+    @operation("list_interactions")
     async def list_interactions(
         self, *, limit: int = 100, cursor: str | None = None
     ) -> Page[StoredInteraction]:
@@ -178,13 +192,16 @@ class KaizenClient(
 
     # -- tokens ----------------------------------------------------------------
 
+    @operation("create_token")
     async def create_token(self, agent: str, *, tenant: str | None = None) -> TokenCreated:
         body = encode(local(TokenCreate, agent=agent, tenant=tenant), exclude_none=True)
         return await self._call("POST", "/tokens", TokenCreated, body=body)
 
+    @operation("list_tokens")
     async def list_tokens(self, *, limit: int = 100, cursor: str | None = None) -> Page[TokenInfo]:
         params = {"limit": limit, "cursor": cursor}
         return await self._call("GET", "/tokens", Page[TokenInfo], params=params)
 
+    @operation("revoke_token")
     async def revoke_token(self, token_id: str) -> None:
         await call(self.http, "DELETE", f"/tokens/{token_id}", None)

@@ -1,4 +1,4 @@
-"""The knowledge hub's SDK methods (seed 003: share_knowledge, share_solution,
+"""The knowledge hub's SDK methods (share_knowledge, share_solution,
 subscribe_to_channel, query_knowledge, broadcast_discovery, vote_useful,
 mark_as_applied, get_popular_knowledge), mixed into `KaizenClient`."""
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from client._build import local
 from client._http import call
+from client._ops import operation
 from client.socket import KaizenSocket
 from client.subscription import OnLost, OnMessage, Subscription
 from schemas import (
@@ -48,6 +49,7 @@ class HubMethods:
     def http(self) -> aiohttp.ClientSession:
         raise NotImplementedError
 
+    @operation("publish")
     async def share_knowledge(
         self,
         *,
@@ -74,6 +76,7 @@ class HubMethods:
         )
         return await self._publish("/knowledge", draft)
 
+    @operation("share_solution")
     async def share_solution(
         self,
         problem: str,
@@ -95,6 +98,7 @@ class HubMethods:
         )
         return await self._publish("/knowledge/solutions", draft)
 
+    @operation("broadcast_discovery")
     async def broadcast_discovery(
         self,
         title: str,
@@ -115,6 +119,7 @@ class HubMethods:
         )
         return await self._publish("/knowledge/discoveries", draft)
 
+    @operation("subscribe")
     def subscribe(
         self,
         channel: str,
@@ -135,14 +140,16 @@ class HubMethods:
         )
         return Subscription(self.socket, request, on_message, on_lost)
 
+    @operation("subscribe")
     async def subscribe_to_channel(
         self, channel: str, *, min_priority: Priority | str = Priority.LOW
     ) -> Subscription:
-        """seed 003's subscribe_to_channel: a started subscription."""
+        """The subscribe_to_channel: a started subscription."""
         sub = self.subscribe(channel, min_priority=min_priority)
         await sub.start()
         return sub
 
+    @operation("query_knowledge")
     async def query_knowledge(
         self,
         query: str | None = None,
@@ -167,19 +174,23 @@ class HubMethods:
         params = q.model_dump(mode="json", exclude_none=True)
         return await self._call("GET", "/knowledge", Page[Knowledge], params=params)
 
+    @operation("get_knowledge")
     async def get_knowledge(self, knowledge_id: int) -> Knowledge:
         return await self._call("GET", f"/knowledge/{knowledge_id}", Knowledge)
 
+    @operation("vote")
     async def vote_useful(self, knowledge_id: int, agent: str | None = None) -> Engagement:
         """One vote per agent: a second one is not counted (`counted` is False)."""
         body = encode(local(Endorsement, agent=agent), exclude_none=True)
         return await self._call("POST", f"/knowledge/{knowledge_id}/vote", Engagement, body=body)
 
+    @operation("applied")
     async def mark_as_applied(self, knowledge_id: int, agent: str | None = None) -> Engagement:
         body = encode(local(Endorsement, agent=agent), exclude_none=True)
         path = f"/knowledge/{knowledge_id}/applied"
         return await self._call("POST", path, Engagement, body=body)
 
+    @operation("popular")
     async def get_popular_knowledge(
         self, limit: int = 10, *, channel: str | None = None
     ) -> list[Knowledge]:
@@ -188,13 +199,20 @@ class HubMethods:
         page = await self._call("GET", "/knowledge/popular", Page[Knowledge], params=params)
         return page.items
 
+    @operation("channels")
     async def channels(self) -> list[ChannelInfo]:
         return (await self._call("GET", "/channels", Page[ChannelInfo])).items
 
+    @operation("create_channel")
     async def create_channel(self, name: str) -> ChannelInfo:
         body = encode(local(ChannelCreate, name=name))
         return await self._call("POST", "/channels", ChannelInfo, body=body)
 
+    @operation("get_channel")
+    async def get_channel(self, name: str) -> ChannelInfo:
+        return await self._call("GET", f"/channels/{name}", ChannelInfo)
+
+    @operation("delete_channel")
     async def delete_channel(self, name: str) -> None:
         await call(self.http, "DELETE", f"/channels/{name}", None)
 

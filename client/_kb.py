@@ -1,4 +1,4 @@
-"""The knowledge base's SDK methods (seed 003, section 5: add_knowledge, update_knowledge,
+"""The knowledge base's SDK methods (add_knowledge, update_knowledge,
 record_usage, get_validated_knowledge, export and import), plus best practices, pruning,
 consolidation and promotion of hub messages; mixed into `KaizenClient`."""
 
@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import Page, encode
 from schemas.kb import (
     BestPracticesQuery,
@@ -39,6 +40,7 @@ class KnowledgeBaseMixin:
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
 
+    @operation("kb_add")
     async def add_knowledge(
         self,
         *,
@@ -63,6 +65,7 @@ class KnowledgeBaseMixin:
             "POST", "/kb/items", KnowledgeItem, body=encode(draft, exclude_none=True)
         )
 
+    @operation("kb_update")
     async def update_knowledge(
         self,
         item_id: int,
@@ -87,9 +90,11 @@ class KnowledgeBaseMixin:
         body = encode(patch, exclude_none=True)
         return await self._call("PATCH", f"/kb/items/{item_id}", KnowledgeItem, body=body)
 
+    @operation("kb_get")
     async def get_knowledge_item(self, item_id: int) -> KnowledgeItem:
         return await self._call("GET", f"/kb/items/{item_id}", KnowledgeItem)
 
+    @operation("kb_versions")
     async def knowledge_versions(
         self, item_id: int, *, limit: int = 100, cursor: str | None = None
     ) -> Page[KnowledgeVersion]:
@@ -98,6 +103,7 @@ class KnowledgeBaseMixin:
         path = f"/kb/items/{item_id}/versions"
         return await self._call("GET", path, Page[KnowledgeVersion], params=params)
 
+    @operation("kb_list")
     async def list_knowledge(
         self,
         *,
@@ -112,11 +118,13 @@ class KnowledgeBaseMixin:
         )
         return await self._call("GET", "/kb/items", Page[KnowledgeItem], params=_params(query))
 
+    @operation("kb_usage")
     async def record_usage(self, item_id: int, success: bool) -> KnowledgeItem:
         """One use of the item; the reply carries its state after it."""
         body = encode(local(UsageReport, success=success))
         return await self._call("POST", f"/kb/items/{item_id}/usage", KnowledgeItem, body=body)
 
+    @operation("kb_validated")
     async def get_validated_knowledge(
         self,
         *,
@@ -129,6 +137,7 @@ class KnowledgeBaseMixin:
         query = local(ValidatedQuery, category=category, tag=tag, limit=limit, cursor=cursor)
         return await self._call("GET", "/kb/validated", Page[KnowledgeItem], params=_params(query))
 
+    @operation("kb_best_practices")
     async def get_best_practices(
         self, *, category: str | None = None, tag: str | None = None, limit: int = 10
     ) -> list[KnowledgeItem]:
@@ -139,20 +148,24 @@ class KnowledgeBaseMixin:
         )
         return page.items
 
+    @operation("kb_export")
     async def export_knowledge(self) -> KnowledgeExport:
         """Every item with its history; `model_dump(mode="json")` makes it a file."""
         return await self._call("GET", "/kb/export", KnowledgeExport)
 
+    @operation("kb_import")
     async def import_knowledge(self, document: KnowledgeExport | dict[str, Any]) -> ImportResult:
         """Import an export document: items are matched by key, so importing twice
         creates nothing the second time. All or nothing."""
         doc = document if isinstance(document, KnowledgeExport) else _document(document)
         return await self._call("POST", "/kb/import", ImportResult, body=encode(doc))
 
+    @operation("kb_prune")
     async def prune_knowledge(self, *, stale_days: float = 90.0) -> PruneResult:
         body = encode(local(PruneRequest, stale_days=stale_days))
         return await self._call("POST", "/kb/prune", PruneResult, body=body)
 
+    @operation("kb_consolidate")
     async def consolidate_knowledge(
         self, *, threshold: float | None = None, category: str | None = None
     ) -> ConsolidateResult:
@@ -160,6 +173,7 @@ class KnowledgeBaseMixin:
         body = encode(request, exclude_none=True)
         return await self._call("POST", "/kb/consolidate", ConsolidateResult, body=body)
 
+    @operation("kb_promote")
     async def promote_message(self, message_id: int, *, category: str) -> PromoteResult:
         """Promote a hub message with enough votes and applications into the base."""
         body = encode(local(PromoteRequest, message_id=message_id, category=category))

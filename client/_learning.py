@@ -1,4 +1,4 @@
-"""The learning engine's SDK methods (seed 003: get_relevant_learnings,
+"""The learning engine's SDK methods (get_relevant_learnings,
 get_learnings_by_type, get_high_confidence_learnings, get_statistics), plus
 anomalies; mixed into `KaizenClient`."""
 
@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import (
     AnomaliesQuery,
     Anomaly,
@@ -31,6 +32,7 @@ class LearningMethods:
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
 
+    @operation("learnings")
     async def get_relevant_learnings(
         self,
         task_description: str | None = None,
@@ -52,18 +54,21 @@ class LearningMethods:
         )
         return page.items
 
+    @operation("learnings")
     async def get_learnings_by_type(
         self, type: LearningType | str, *, limit: int = 100
     ) -> list[ScoredLearning]:
         """Active learnings of one type, most confident first."""
         return (await self.learnings(type=type, limit=limit)).items
 
+    @operation("learnings")
     async def get_high_confidence_learnings(
         self, *, min_confidence: ConfidenceLevel | str = ConfidenceLevel.HIGH, limit: int = 100
     ) -> list[ScoredLearning]:
         """Active learnings at HIGH confidence or above (or `min_confidence`)."""
         return (await self.learnings(min_confidence=min_confidence, limit=limit)).items
 
+    @operation("learnings")
     async def learnings(
         self,
         *,
@@ -89,18 +94,22 @@ class LearningMethods:
         params = query.model_dump(mode="json", exclude_none=True)
         return await self._call("GET", "/learnings", LearningsPage, params=params)
 
+    @operation("get_learning")
     async def get_learning(self, learning_id: int) -> Learning:
         return await self._call("GET", f"/learnings/{learning_id}", Learning)
 
+    @operation("learning_effect")
     async def learning_effect(self) -> TenantEffect:
         """The tenant's measured lift: attempts offered learnings against attempts
         whose learnings were held out (`learning_holdout_fraction`)."""
         return await self._call("GET", "/learnings/effect", TenantEffect)
 
+    @operation("stats")
     async def get_statistics(self) -> Stats:
-        """seed 003's get_statistics: counts, queues, retrieval mode and the hub."""
+        """The get_statistics: counts, queues, retrieval mode and the hub."""
         return await self._call("GET", "/stats", Stats)
 
+    @operation("anomalies")
     async def anomalies(
         self,
         *,

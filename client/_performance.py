@@ -1,4 +1,4 @@
-"""The performance optimizer's SDK methods (seed 003, section 3: record_execution,
+"""The performance optimizer's SDK methods (record_execution,
 get_recommendations, get_agent_performance, compare_agents); mixed into
 `KaizenClient`."""
 
@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import RecordResult, encode
 from schemas.performance import (
     AgentComparison,
@@ -35,6 +36,7 @@ class PerformanceMethods:
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
 
+    @operation("record_executions")
     async def record_execution(
         self,
         *,
@@ -61,11 +63,13 @@ class PerformanceMethods:
         )
         return (await self.record_executions([record]))[0]
 
+    @operation("record_executions")
     async def record_executions(self, records: Sequence[ExecutionRecord]) -> list[int]:
         """Record a batch atomically; returns the ids in order."""
         body = encode(local(ExecutionBatch, executions=list(records)), exclude_none=True)
         return (await self._call("POST", "/executions", RecordResult, body=body)).ids
 
+    @operation("agent_performance")
     async def get_agent_performance(
         self, agent_type: str, *, window_s: int = 86_400, windows: int = 30
     ) -> AgentPerformance:
@@ -73,11 +77,13 @@ class PerformanceMethods:
         path = f"/performance/agents/{agent_type}"
         return await self._call("GET", path, AgentPerformance, params=query.model_dump())
 
+    @operation("compare_agents")
     async def compare_agents(self, a: str, b: str) -> AgentComparison:
         query = local(CompareQuery, a=a, b=b)
         params = query.model_dump()
         return await self._call("GET", "/performance/compare", AgentComparison, params=params)
 
+    @operation("recommendations")
     async def get_recommendations(
         self, agent_type: str | None = None, *, min_priority: Priority | str = Priority.LOW
     ) -> list[Recommendation]:
@@ -86,9 +92,11 @@ class PerformanceMethods:
         params = query.model_dump(mode="json", exclude_none=True)
         return (await self._call("GET", "/recommendations", Recommendations, params=params)).items
 
+    @operation("bottlenecks")
     async def get_bottlenecks(self, agent_type: str | None = None) -> Bottlenecks:
         params = local(BottlenecksQuery, agent_type=agent_type).model_dump(exclude_none=True)
         return await self._call("GET", "/performance/bottlenecks", Bottlenecks, params=params)
 
+    @operation("performance_stats")
     async def get_performance_stats(self) -> PerformanceStats:
         return await self._call("GET", "/performance/stats", PerformanceStats)

@@ -1,4 +1,4 @@
-"""The adaptive strategy system's SDK methods (seed 003, section 4: analyze_task,
+"""The adaptive strategy system's SDK methods (analyze_task,
 select_strategy, record_outcome, get_statistics as `get_strategy_statistics`,
 since `get_statistics` is the learning engine's); mixed into `KaizenClient`."""
 
@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import encode
 from schemas.strategy import (
     OutcomeReport,
@@ -28,6 +29,7 @@ class StrategyMethods:
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
 
+    @operation("analyze_task")
     async def analyze_task(
         self, task_description: str, context: dict[str, Any] | None = None
     ) -> TaskAnalysis:
@@ -35,6 +37,7 @@ class StrategyMethods:
         body = local(TaskDescription, description=task_description, context=context or {})
         return await self._call("POST", "/tasks/analyze", TaskAnalysis, body=encode(body))
 
+    @operation("select_strategy")
     async def select_strategy(
         self,
         task: TaskAnalysis | int | str,
@@ -56,6 +59,7 @@ class StrategyMethods:
             "POST", "/strategies/select", reply, body=encode(body, exclude_none=True)
         )
 
+    @operation("record_outcome")
     async def record_outcome(
         self,
         strategy_id: int,
@@ -82,5 +86,6 @@ class StrategyMethods:
         path = f"/strategies/{strategy_id}/outcome"
         return await self._call("POST", path, OutcomeResult, body=encode(body))
 
+    @operation("strategy_statistics")
     async def get_strategy_statistics(self) -> StrategyStatistics:
         return await self._call("GET", "/strategies/statistics", StrategyStatistics)

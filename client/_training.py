@@ -5,6 +5,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import Page, encode
 from schemas.training import FineTuneRequest, Job, JobsQuery, JobState, Models
 
@@ -20,6 +21,7 @@ class TrainingMethods:
     async def _call_bytes(self, method: str, path: str) -> bytes:
         raise NotImplementedError
 
+    @operation("fine_tune")
     async def fine_tune(
         self,
         *,
@@ -44,9 +46,11 @@ class TrainingMethods:
             "POST", "/jobs/fine-tune", Job, body=encode(body, exclude_none=True)
         )
 
+    @operation("get_job")
     async def get_job(self, job_id: int) -> Job:
         return await self._call("GET", f"/jobs/{job_id}", Job)
 
+    @operation("jobs")
     async def list_jobs(
         self, *, state: JobState | str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[Job]:
@@ -54,19 +58,24 @@ class TrainingMethods:
         params = query.model_dump(mode="json", exclude_none=True)
         return await self._call("GET", "/jobs", Page[Job], params=params)
 
+    @operation("cancel_job")
     async def cancel_job(self, job_id: int) -> Job:
         """Cancel; returns once the worker is stopped and the job CANCELLED."""
         return await self._call("DELETE", f"/jobs/{job_id}", Job)
 
+    @operation("models")
     async def list_models(self) -> Models:
         return await self._call("GET", "/models", Models)
 
+    @operation("download_model")
     async def download_model(self, version: str) -> bytes:
         """The version's PEFT directory and manifest as a tar.gz."""
         return await self._call_bytes("GET", f"/models/{version}/download")
 
+    @operation("promote_model")
     async def promote_model(self, version: str) -> Models:
         return await self._call("POST", f"/models/{version}/promote", Models)
 
+    @operation("rollback_model")
     async def rollback_model(self) -> Models:
         return await self._call("POST", "/models/rollback", Models)

@@ -1,4 +1,4 @@
-"""The workflow learner's SDK methods (seed 004); mixed into `KaizenClient`."""
+"""The workflow learner's SDK methods; mixed into `KaizenClient`."""
 
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from client._build import local
+from client._ops import operation
 from schemas import encode
 from schemas.workflows import (
     ActivityEvent,
@@ -30,13 +31,15 @@ class WorkflowMethods:
     async def _call(self, method: str, path: str, reply: type[M], **kwargs: Any) -> M:
         raise NotImplementedError
 
+    @operation("record_events")
     async def record_events(
         self, events: Sequence[ActivityEvent | dict[str, Any]]
     ) -> EventsAccepted:
-        """Send activity events (seed 004's types or custom ones); returns once stored."""
+        """Send activity events; returns once stored."""
         batch = local(EventBatch, events=[_event(e) for e in events])
         return await self._call("POST", "/events", EventsAccepted, body=encode(batch))
 
+    @operation("workflows")
     async def get_workflows(
         self, *, min_support: int | None = None, min_length: int | None = None, limit: int = 50
     ) -> list[WorkflowPatternOut]:
@@ -44,6 +47,7 @@ class WorkflowMethods:
         params = query.model_dump(exclude_none=True)
         return (await self._call("GET", "/workflows", Workflows, params=params)).items
 
+    @operation("next_commands")
     async def next_commands(
         self, after: Sequence[str] = (), *, session_id: str | None = None, k: int = 3
     ) -> NextCommands:
@@ -54,10 +58,12 @@ class WorkflowMethods:
         params = query.model_dump(exclude_none=True)
         return await self._call("GET", "/workflows/next", NextCommands, params=params)
 
+    @operation("workflow_outcome")
     async def report_workflow_outcome(self, session_id: str, success: bool) -> OutcomeAccepted:
         body = encode(local(SessionOutcome, session_id=session_id, success=success))
         return await self._call("POST", "/workflows/outcome", OutcomeAccepted, body=body)
 
+    @operation("workflow_stats")
     async def get_workflow_stats(self) -> WorkflowStatsOut:
         return await self._call("GET", "/workflows/stats", WorkflowStatsOut)
 

@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client._channels import matches
+from client._ops import operation
 from client.errors import ConnectionLostError, KaizenError, TransportError, error_for
 from client.subscription import Subscription
 from schemas import (
@@ -108,14 +109,17 @@ class KaizenSocket:
         assert self.hello is not None
         return self.hello
 
+    @operation("record_interactions")
     async def record(self, interactions: list[Interaction]) -> list[int]:
         frame = RecordOp(id=self._next_id(), op="record", interactions=interactions)
         return (await self._request(frame, RecordReply)).data.ids
 
+    @operation("learnings")
     async def learnings(self, query: LearningsQuery) -> LearningsPage:
         frame = LearningsOp(id=self._next_id(), op="learnings", query=query)
         return (await self._request(frame, LearningsReply)).data
 
+    @operation("ping")
     async def ping(self) -> None:
         await self._request(PingOp(id=self._next_id(), op="ping"), PongReply)
 
@@ -131,12 +135,14 @@ class KaizenSocket:
         reply = await self._request(frame, CallReply)
         return reply.data
 
+    @operation("subscribe")
     async def subscribe(self, sub: Subscription) -> None:
         """Subscribe `sub` (live only: it starts from now). Replaces a subscription
         to the same channel or pattern. Safe to cancel."""
         self._subs[sub.channel] = sub
         await self._send_subscribe(sub, None)
 
+    @operation("unsubscribe")
     async def unsubscribe(self, sub: Subscription) -> None:
         if self._subs.get(sub.channel) is sub:
             del self._subs[sub.channel]

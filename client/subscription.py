@@ -13,13 +13,18 @@ import enum
 import inspect
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from schemas import PushFrame, Subscribed
 from schemas import Subscription as SubscriptionRequest
 
-if TYPE_CHECKING:
-    from client.socket import KaizenSocket
+
+class _Socket(Protocol):
+    """What a subscription needs of its socket (`KaizenSocket`)."""
+
+    async def subscribe(self, sub: "Subscription") -> None: ...
+    async def unsubscribe(self, sub: "Subscription") -> None: ...
+
 
 OnMessage = Callable[[PushFrame], Awaitable[None] | None]
 OnLost = Callable[[list[str]], Awaitable[None] | None]
@@ -34,7 +39,7 @@ class SubscriptionState(enum.Enum):
 class Subscription:
     def __init__(
         self,
-        socket: "KaizenSocket",
+        socket: _Socket,
         request: SubscriptionRequest,
         on_message: OnMessage | None = None,
         on_lost: OnLost | None = None,

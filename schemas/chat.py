@@ -1,4 +1,4 @@
-"""Chat sessions (seeds 000 and 001): messages in, and after the session ends,
+"""Chat sessions: messages in, and after the session ends,
 topics, preferences, searchable memory and training examples out."""
 
 from datetime import datetime

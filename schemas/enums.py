@@ -1,4 +1,4 @@
-"""Enumerations shared by the server and its clients (seed 003)."""
+"""Enumerations shared by the server and its clients."""
 
 from enum import StrEnum
 
@@ -11,7 +11,7 @@ class LearningType(StrEnum):
     TASK_STRATEGY = "TASK_STRATEGY"
     BEST_PRACTICE = "BEST_PRACTICE"
     WORKFLOW = "WORKFLOW"
-    """A frequent command sequence the workflow learner found (seed 004)."""
+    """A frequent command sequence the workflow learner found."""
 
 
 class ConfidenceLevel(StrEnum):

@@ -1,5 +1,5 @@
 """The knowledge hub's contract: channels, knowledge messages, subscriptions and
-engagement (seed 003, "Knowledge Hub"). See docs/protocol.md for the rules."""
+engagement. See docs/protocol.md for the rules."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -59,7 +59,7 @@ Lax = Field(strict=False)
 
 
 class KnowledgeDraft(Strict):
-    """What a publisher sends (seed 003, share_knowledge). Without `channel`, the
+    """What a publisher sends. Without `channel`, the
     type picks one: SOLUTION → solutions, WARNING → warnings, OPTIMIZATION →
     optimizations, anything else → general. Without `source_agent`, the token's agent."""
 
@@ -74,7 +74,7 @@ class KnowledgeDraft(Strict):
 
 
 class SolutionDraft(Strict):
-    """seed 003, share_solution: published to `solutions` as a SOLUTION."""
+    """share_solution: published to `solutions` as a SOLUTION."""
 
     problem: str = Field(min_length=1, max_length=512)
     solution: str = Field(min_length=1, max_length=1 << 20)
@@ -85,7 +85,7 @@ class SolutionDraft(Strict):
 
 
 class DiscoveryDraft(Strict):
-    """seed 003, broadcast_discovery: published to `general` as a HIGH DISCOVERY."""
+    """broadcast_discovery: published to `general` as a HIGH DISCOVERY."""
 
     title: str = Field(min_length=1, max_length=512)
     content: str = Field(default="", max_length=1 << 20)

@@ -1,4 +1,4 @@
-"""Interactions: one attempt by an agent at a task (seed 003, record_interaction)."""
+"""Interactions: one attempt by an agent at a task."""
 
 from datetime import datetime
 from typing import Annotated, Any

@@ -1,4 +1,4 @@
-"""The knowledge base (seed 003, section 5 "Knowledge Base Evolution"): versioned,
+"""The knowledge base: versioned,
 stateful knowledge items, their usage, export and import, pruning, consolidation, and
 promotion of hub messages. A knowledge item is not a hub message (schemas/hub.py),
 though a well-received hub message can be promoted into one."""

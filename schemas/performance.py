@@ -1,4 +1,4 @@
-"""Performance Optimizer (seed 003 §3): executions, agent performance and its trend,
+"""Performance Optimizer: executions, agent performance and its trend,
 bottlenecks, recommendations and agent comparisons.
 
 Formulas and thresholds live with the code that computes them (`server/performance`);

@@ -1,4 +1,4 @@
-"""The Adaptive Strategy System (seed 003, section 4): task analysis, strategy
+"""The Adaptive Strategy System: task analysis, strategy
 selection and outcomes."""
 
 from datetime import datetime
@@ -12,7 +12,7 @@ from schemas.interactions import JsonObject
 
 
 class Complexity(IntEnum):
-    """Seed 003's five levels, ordered so that levels compare."""
+    """The five levels, ordered so that levels compare."""
 
     TRIVIAL = 1
     SIMPLE = 2

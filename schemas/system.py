@@ -80,7 +80,7 @@ class LoopLag(BaseModel):
 
 
 class SessionCounts(BaseModel):
-    """Seeds 000/001's daemon statistics, for this tenant."""
+    """The daemon statistics, for this tenant."""
 
     sessions_open: int
     sessions_processed: int

@@ -1,4 +1,4 @@
-"""The workflow learner (seed 004): activity events in, learned command sequences
+"""The workflow learner: activity events in, learned command sequences
 and next-command predictions out."""
 
 from datetime import datetime
@@ -108,7 +108,7 @@ class NextCommands(BaseModel):
 
 
 class WorkflowStatsOut(BaseModel):
-    """Seed 004's statistics, per tenant."""
+    """The statistics, per tenant."""
 
     running: bool
     events_processed: int

@@ -1,9 +1,10 @@
 """The application factory and its lifecycle.
 
-Start-up opens the store, then starts the services. Shutdown runs in a fixed order,
-which aiohttp's runner gives us: stop accepting (sites stop) → close WebSockets with
-1001 (`on_shutdown`) → stop the extractor and drain the write queue (services
-context exits) → close the store (store context exits).
+Start-up runs `COMPONENTS` in order, each an aiohttp cleanup context: the store,
+the embedder, then each capability's service, then the table of services the
+transports reach. Shutdown: stop accepting (sites stop) → close WebSockets with
+1001 (`on_shutdown`) → stop the components in reverse: the writes still queued
+are committed before the store closes.
 """
 
 import asyncio
@@ -13,15 +14,15 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server.auth.service import AuthMode, AuthService
-from server.chat.service import SessionService
+from server.chat.service import ChatService
 from server.core.clock import Clock, SystemClock
 from server.core.embedder import Embedder, make_embedder
 from server.core.errors import ConfigError
 from server.core.looplag import LoopLagMonitor
 from server.core.settings import Settings
 from server.core.window import DAY, Window
-from server.db.sqlite import SqliteStore
-from server.hub.messages import KnowledgeService
+from server.db.database import Database
+from server.hub.messages import MessageService
 from server.hub.service import HubService
 from server.kb.service import KnowledgeBaseService
 from server.kb.states import StateRules
@@ -34,55 +35,71 @@ from server.learning.miner_host import miner_host
 from server.learning.ranking import RankParams
 from server.learning.service import LearningService
 from server.performance.service import PerformanceService
+from server.stores import Stores
 from server.strategy.bandit import BanditParams
 from server.strategy.changepoint import DetectorParams
 from server.strategy.service import StrategyService
 from server.training.service import TrainingParams, TrainingService
 from server.web.context import SERVICES, SETTINGS, Services
-from server.web.http import add_routes
 from server.web.middleware import kaizen_middleware
+from server.web.routes import add_routes
+from server.web.system import close_sockets_of
 from server.web.ws import websocket
 from server.workflows import WorkflowConfig
 from server.workflows.service import WorkflowService
 
 log = logging.getLogger("kaizen.app")
-STORE = web.AppKey("store", SqliteStore)
+STORES = web.AppKey("stores", Stores)
 CLOCK = web.AppKey("clock", Clock)
 EMBEDDER: web.AppKey[Embedder | None] = web.AppKey("embedder")
+AUTH = web.AppKey("auth", AuthService)
+HUB = web.AppKey("hub", HubService)
+MESSAGES = web.AppKey("messages", MessageService)
+KB = web.AppKey("kb", KnowledgeBaseService)
+LEARNING = web.AppKey("learning", LearningService)
+EXTRACTOR = web.AppKey("extractor", Extractor)
+PERFORMANCE = web.AppKey("performance", PerformanceService)
+STRATEGY = web.AppKey("strategy", StrategyService)
+WORKFLOWS = web.AppKey("workflows", WorkflowService)
+TRAINING = web.AppKey("training", TrainingService)
+CHAT = web.AppKey("chat", ChatService)
+LOOP_LAG = web.AppKey("loop_lag", LoopLagMonitor)
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[kaizen_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app.cleanup_ctx.append(store_context)
-    app.cleanup_ctx.append(embedder_context)
-    app.cleanup_ctx.append(services_context)
+    app.cleanup_ctx.extend(COMPONENTS)
     app.on_shutdown.append(close_websockets)
     add_routes(app)
     app.router.add_get("/ws", websocket)
     return app
 
 
-async def store_context(app: web.Application) -> AsyncIterator[None]:
+async def store_component(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    store = SqliteStore(
+    db = Database(
         s.db_path,
         synchronous=s.sqlite_synchronous,
         read_connections=s.read_connections,
         batch_max=s.write_batch_max,
         queue_max=s.write_queue_max,
         commit_interval_s=s.write_commit_interval_s,
-        clock=app[CLOCK],
     )
-    await store.open()
-    app[STORE] = store
-    yield
-    await store.close()
-    log.info("store closed")
+    stores = Stores(db, app[CLOCK])
+    try:
+        await stores.open()
+        app[STORES] = stores
+        yield
+        await stores.drain()
+        log.info("writes drained")
+    finally:
+        await stores.close()
+        log.info("store closed")
 
 
-async def embedder_context(app: web.Application) -> AsyncIterator[None]:
+async def embedder_component(app: web.Application) -> AsyncIterator[None]:
     """Load the embedding model (once per process), or run lexical only."""
     s = app[SETTINGS]
     embedder = make_embedder(
@@ -93,122 +110,235 @@ async def embedder_context(app: web.Application) -> AsyncIterator[None]:
         batch_max=s.embedding_batch_max,
         cache_size=s.embedding_cache_size,
     )
-    if embedder is not None:
-        await embedder.start()
     app[EMBEDDER] = embedder
-    yield
-    if embedder is not None:
+    if embedder is None:
+        yield
+        return
+    await embedder.start()
+    try:
+        yield
+    finally:
         await embedder.close()
 
 
-async def services_context(app: web.Application) -> AsyncIterator[None]:
-    s, store, clock = app[SETTINGS], app[STORE], app[CLOCK]
-    auth = AuthService(store, cache_ttl_s=s.token_cache_ttl_s, require_auth=s.require_auth)
+async def auth_component(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    auth = AuthService(
+        app[STORES].tokens, cache_ttl_s=s.token_cache_ttl_s, require_auth=s.require_auth
+    )
     await auth.start()
     if auth.mode is AuthMode.OPEN and not s.is_loopback:
         raise ConfigError(
             f"refusing to serve {s.host} without tokens: anyone could read and write. "
             "Create one with `kaizen token create --tenant T --agent A`, or bind 127.0.0.1."
         )
-    hub = HubService(store.hub, s, clock.now)
-    knowledge = KnowledgeService(store.hub, hub.channels)
-    kb = KnowledgeBaseService(
-        store.kb,
+    app[AUTH] = auth
+    yield
+
+
+async def hub_component(app: web.Application) -> AsyncIterator[None]:
+    s, stores = app[SETTINGS], app[STORES]
+    hub = HubService(stores.hub, s, app[CLOCK].now)
+    await hub.start()
+    app[HUB] = hub
+    app[MESSAGES] = MessageService(stores.hub, hub.channels)
+    try:
+        yield
+    finally:
+        await hub.stop()
+
+
+async def kb_component(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    app[KB] = KnowledgeBaseService(
+        app[STORES].kb,
         app[EMBEDDER],
-        clock,
-        knowledge,
+        app[CLOCK],
+        app[MESSAGES],
         rules=StateRules(s.kb_min_uses, s.kb_validate_percent, s.kb_deprecate_percent),
         min_votes=s.kb_promote_min_votes,
         min_applications=s.kb_promote_min_applications,
     )
+    yield
+
+
+async def learning_component(app: web.Application) -> AsyncIterator[None]:
+    """The index, the extractor that fills it (with its miner) and the service
+    that reads it."""
+    s, stores, hub = app[SETTINGS], app[STORES], app[HUB]
     index = LearningIndex(s.recency_half_life_days * DAY)
     extractor = Extractor(
-        store,
+        stores.interactions,
+        stores.learning,
         miner_host(miner_params(s), in_process=s.miner_process),
         index,
         app[EMBEDDER],
-        clock,
+        app[CLOCK],
         interval_s=s.extractor_interval_s,
         sweep_interval_s=s.sweep_interval_s,
         backlog_max=s.extractor_backlog_max,
         announce=lambda found: announce_anomalies(hub, found),
     )
-    learning = LearningService(
-        store,
+    app[LEARNING] = LearningService(
+        stores.interactions,
+        stores.learning,
         index,
         app[EMBEDDER],
-        clock,
+        app[CLOCK],
         max_batch=s.max_batch,
         ranking=rank_params(s),
         lexical_postings_max=s.lexical_postings_max,
         holdout_fraction=s.learning_holdout_fraction,
     )
-    performance = PerformanceService(
-        store,
-        clock,
+    app[EXTRACTOR] = extractor
+    await extractor.start()
+    try:
+        yield
+    finally:
+        await extractor.stop()
+
+
+async def performance_component(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    app[PERFORMANCE] = PerformanceService(
+        app[STORES].executions,
+        app[CLOCK],
         lookback_s=s.performance_lookback_days * DAY,
         max_rows=s.performance_max_rows,
     )
+    yield
+
+
+async def strategy_component(app: web.Application) -> AsyncIterator[None]:
     strategy = StrategyService(
-        store, extractor, learning, performance, app[EMBEDDER], clock, bandit_params(s)
+        app[STORES].strategy,
+        app[EXTRACTOR],
+        app[LEARNING],
+        app[PERFORMANCE],
+        app[EMBEDDER],
+        app[CLOCK],
+        bandit_params(app[SETTINGS]),
     )
+    await strategy.start()
+    app[STRATEGY] = strategy
+    yield
+
+
+async def workflows_component(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
     workflows = WorkflowService(
-        store,
-        clock,
+        app[STORES].workflows,
+        app[CLOCK],
         WorkflowConfig(idle_s=s.workflow_idle_s, min_support=s.workflow_min_support),
         tick_s=s.workflow_tick_s,
         checkpoint_s=s.workflow_checkpoint_s,
-        publish=extractor.state_workflows,
+        publish=app[EXTRACTOR].state_workflows,
         publish_s=s.workflow_publish_s,
         published=s.workflow_learnings,
     )
-    sessions = SessionService(
-        store,
+    await workflows.start()
+    app[WORKFLOWS] = workflows
+    try:
+        yield
+    finally:
+        await workflows.stop()
+
+
+async def training_component(app: web.Application) -> AsyncIterator[None]:
+    """Before the chat sessions that may trigger its jobs."""
+    stores = app[STORES]
+    training = TrainingService(
+        stores.jobs,
+        stores.chat,
+        stores.interactions,
+        app[HUB],
+        app[CLOCK],
+        training_params(app[SETTINGS]),
+    )
+    await training.start()
+    app[TRAINING] = training
+    try:
+        yield
+    finally:
+        await training.stop()
+
+
+async def chat_component(app: web.Application) -> AsyncIterator[None]:
+    s, stores, training = app[SETTINGS], app[STORES], app[TRAINING]
+    sessions = ChatService(
+        stores.chat,
         app[EMBEDDER],
-        clock,
+        app[CLOCK],
         s.data_dir / "logs",
         idle_s=s.session_idle_s,
         sweep_s=s.session_sweep_s,
     )
-    training = TrainingService(store, hub, clock, training_params(s))
     sessions.on_processed = lambda tenant, _sid, messages, _report: training.after_session(
         tenant, messages
     )
-    sessions.fine_tunes = store.jobs.succeeded
-    await extractor.start()
-    await hub.start()
-    await strategy.start()
-    await workflows.start()
+    sessions.fine_tunes = stores.jobs.succeeded
     await sessions.start()
-    await training.start()
-    loop_lag = LoopLagMonitor(window_s=s.loop_lag_window_s)
+    app[CHAT] = sessions
+    try:
+        yield
+    finally:
+        await sessions.stop()
+
+
+async def loop_lag_component(app: web.Application) -> AsyncIterator[None]:
+    loop_lag = LoopLagMonitor(window_s=app[SETTINGS].loop_lag_window_s)
     await loop_lag.start()
+    app[LOOP_LAG] = loop_lag
+    try:
+        yield
+    finally:
+        await loop_lag.stop()
+
+
+async def services_component(app: web.Application) -> AsyncIterator[None]:
+    """What the transports reach, once every component has started."""
     app[SERVICES] = Services(
-        s,
-        store,
-        auth,
-        learning,
-        extractor,
-        hub,
-        knowledge,
-        kb,
-        strategy,
-        performance,
-        workflows,
-        sessions,
-        training,
-        loop_lag,
+        app[SETTINGS],
+        app[STORES],
+        app[AUTH],
+        app[LEARNING],
+        app[EXTRACTOR],
+        app[HUB],
+        app[MESSAGES],
+        app[KB],
+        app[STRATEGY],
+        app[PERFORMANCE],
+        app[WORKFLOWS],
+        app[CHAT],
+        app[TRAINING],
+        app[LOOP_LAG],
     )
-    log.info("services started", extra={"auth": auth.mode.value, "retrieval": learning.retrieval})
+    svc = app[SERVICES]
+    app[AUTH].on_revoke(lambda token_id: close_sockets_of(svc, token_id))
+    log.info(
+        "services started",
+        extra={"auth": app[AUTH].mode.value, "retrieval": app[LEARNING].retrieval},
+    )
     yield
-    await loop_lag.stop()
-    await training.stop()
-    await sessions.stop()
-    await workflows.stop()
-    await hub.stop()
-    await extractor.stop()
-    await store.drain()
-    log.info("writes drained")
+
+
+COMPONENTS = (
+    store_component,
+    embedder_component,
+    auth_component,
+    hub_component,
+    kb_component,
+    learning_component,
+    performance_component,
+    strategy_component,
+    workflows_component,
+    training_component,
+    chat_component,
+    loop_lag_component,
+    services_component,
+)
+"""Started in this order, each a cleanup context; stopped in reverse. One that
+fails to start stops those started before it (aiohttp's cleanup contexts)."""
 
 
 def miner_params(s: Settings) -> MinerParams:

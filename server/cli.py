@@ -14,11 +14,12 @@ from pydantic import ValidationError
 
 import server
 from server.auth.service import create_token, info
+from server.auth.store import TokenStore
 from server.cli_jobs import CommandError, add_jobs_commands
 from server.core.errors import KaizenServerError
 from server.core.logs import setup_logging
 from server.core.settings import Settings
-from server.db.sqlite import SqliteStore
+from server.db.database import Database
 from server.runner import KaizenServer
 from server.web.context import SERVICES
 
@@ -107,14 +108,14 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def _with_store(args: argparse.Namespace, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+async def _with_store(args: argparse.Namespace, work: Callable[[TokenStore], Awaitable[T]]) -> T:
     settings = Settings.load({"data_dir": args.data_dir})
-    store = SqliteStore(settings.db_path, exclusive=False)
-    await store.open()
+    db = Database(settings.db_path, exclusive=False)
+    await db.open()
     try:
-        return await work(store)
+        return await work(TokenStore(lambda: db.writer, db.fetch))
     finally:
-        await store.close()
+        await db.close()
 
 
 def token_create(args: argparse.Namespace) -> int:
@@ -125,7 +126,7 @@ def token_create(args: argparse.Namespace) -> int:
 
 
 def token_list(args: argparse.Namespace) -> int:
-    records = asyncio.run(_with_store(args, lambda s: s.list_tokens(args.tenant, "", 10_000)))
+    records = asyncio.run(_with_store(args, lambda s: s.page(args.tenant, "", 10_000)))
     if not records:
         print(f"no tokens in tenant {args.tenant}; create one with `kaizen token create`")
         return 0
@@ -138,7 +139,7 @@ def token_list(args: argparse.Namespace) -> int:
 
 def token_revoke(args: argparse.Namespace) -> int:
     revoked = asyncio.run(
-        _with_store(args, lambda s: s.revoke_token(args.tenant, args.token_id, time.time()))
+        _with_store(args, lambda s: s.revoke(args.tenant, args.token_id, time.time()))
     )
     if not revoked:
         print(f"kaizen: no active token {args.token_id} in tenant {args.tenant}", file=sys.stderr)

@@ -14,8 +14,9 @@ from hypothesis import settings as hypothesis_settings
 from client import KaizenClient
 from server.auth.service import create_token
 from server.core.settings import Settings
-from server.db.sqlite import SqliteStore
+from server.db.database import Database
 from server.runner import KaizenServer
+from server.stores import Stores
 
 T = TypeVar("T")
 
@@ -72,10 +73,10 @@ async def kz(server: KaizenServer) -> AsyncIterator[KaizenClient]:
 
 async def make_tokens(data_dir: Path, *pairs: tuple[str, str]) -> list[str]:
     """Create tokens as `kaizen token create` does, straight in the store."""
-    store = SqliteStore(data_dir / "kaizen.sqlite3", exclusive=False)
+    store = Stores(Database(data_dir / "kaizen.sqlite3", exclusive=False))
     await store.open()
     try:
-        return [(await create_token(store, tenant, agent)).token for tenant, agent in pairs]
+        return [(await create_token(store.tokens, tenant, agent)).token for tenant, agent in pairs]
     finally:
         await store.close()
 

@@ -1,4 +1,4 @@
-"""Rarity of interactions against an agent type's recent behaviour (seed 002)."""
+"""Rarity of interactions against an agent type's recent behaviour."""
 
 import math
 from itertools import cycle, islice

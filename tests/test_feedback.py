@@ -15,8 +15,8 @@ from client import KaizenClient, LearningType
 from schemas import Interaction, LearningStatus
 from server.core.stats import wilson_lower_bound
 from server.core.window import DAY, Window
-from server.db.records import CommittedBatch
 from server.learning.claims import ClaimRules, LearningDraft
+from server.learning.committed import CommittedBatch
 from server.learning.effects import HURT_MIN_APPLIED, Tally, effect_weight, lift
 from server.learning.miner import FoldResult, Miner, MinerParams
 from server.learning.reliability import weight

@@ -56,7 +56,7 @@ async def test_paths_carry_no_regex_and_ids_are_integers(server: KaizenServer) -
     assert all("}}" not in p and ":" not in p for p in doc["paths"])
     channel = _params(_operation(doc, "get", "/channels/{name}"))["name"]
     assert channel["schema"]["type"] == "string" and "pattern" in channel["schema"]
-    job_id = _params(_operation(doc, "get", "/jobs/{id}"))["id"]
+    job_id = _params(_operation(doc, "get", "/jobs/{job_id}"))["job_id"]
     assert job_id["required"] is True and job_id["schema"]["type"] == "integer"
 
 

@@ -63,6 +63,7 @@ def _one_frame(buf: bytearray, at: int) -> tuple[bytes | None, int]:
 
 def the_connection(server: KaizenServer) -> Connection:
     (conn,) = server.app[SERVICES].sockets
+    assert isinstance(conn, Connection)
     return conn
 
 

@@ -1,4 +1,4 @@
-"""Knowledge queries, engagement and popularity (seed 003)."""
+"""Knowledge queries, engagement and popularity."""
 
 from client import KaizenClient
 

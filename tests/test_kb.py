@@ -1,8 +1,8 @@
-"""The knowledge base (seed 003, section 5 "Knowledge Base Evolution"): version history,
+"""The knowledge base: version history,
 state transitions, lists, export and import, pruning, consolidation, promotion of hub
 messages, tenant isolation and bad input. Driven through KnowledgeBaseService on a real
 SQLite store, with the real MiniLM embedder and a manual clock; one test goes over HTTP
-through KB_ROUTES and the SDK mixin."""
+through the kb_ operations and the SDK mixin."""
 
 import asyncio
 import contextlib
@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client import KaizenClient
 from client.errors import BadRequestError, ConflictError, NotFoundError
-from schemas import KnowledgeDraft, KnowledgeType, encode
+from schemas import Endorsement, KnowledgeDraft, KnowledgeType, encode
 from schemas.kb import (
     MAX_CONTENT_BYTES,
     BestPracticesQuery,
@@ -36,19 +36,20 @@ from schemas.kb import (
     ValidatedQuery,
     VersionsQuery,
 )
+from schemas.ops import OPS
 from server.auth.service import Principal
 from server.core.clock import ManualClock
 from server.core.embedder import Embedder, make_embedder
 from server.core.errors import Conflict, InvalidRequest, NotFound
 from server.core.settings import Settings
-from server.db.sqlite import SqliteStore
-from server.hub.messages import KnowledgeService
+from server.db.database import Database
+from server.hub.messages import MessageService
 from server.hub.service import HubService
 from server.kb.items import ItemRecord, fields_of
 from server.kb.service import KnowledgeBaseService
 from server.kb.states import DEFAULT_RULES, state_for
 from server.runner import KaizenServer
-from server.web.http_kb import KB_ROUTES
+from server.stores import Stores
 
 A, B = "acme", "globex"
 DAY = 86_400.0
@@ -60,8 +61,8 @@ class Kit:
     kb: KnowledgeBaseService
     clock: ManualClock
     hub: HubService
-    knowledge: KnowledgeService
-    store: SqliteStore
+    knowledge: MessageService
+    store: Stores
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +76,12 @@ async def embedder() -> AsyncIterator[Embedder]:
 
 @contextlib.asynccontextmanager
 async def kit_at(path: Path, embedder: Embedder | None, **kwargs: Any) -> AsyncIterator[Kit]:
-    store = SqliteStore(path / "kaizen.sqlite3")
+    store = Stores(Database(path / "kaizen.sqlite3"))
     await store.open()
     clock = ManualClock(START)
     hub = HubService(store.hub, Settings.load({"data_dir": path}, env={}), clock.now)
     await hub.start()
-    knowledge = KnowledgeService(store.hub, hub.channels)
+    knowledge = MessageService(store.hub, hub.channels)
     kb = KnowledgeBaseService(store.kb, embedder, clock, knowledge, **kwargs)
     try:
         yield Kit(kb, clock, hub, knowledge, store)
@@ -562,7 +563,7 @@ async def publish(kit: Kit, tenant: str = A) -> int:
 
 async def endorse(kit: Kit, message_id: int, votes: int, applications: int) -> None:
     for n in range(votes):
-        await kit.knowledge.vote(Principal(A, f"agent-{n}", None), message_id, None)
+        await kit.knowledge.vote(Principal(A, f"agent-{n}", None), message_id, Endorsement())
     for _ in range(applications):
         await kit.knowledge.applied(Principal(A, "agent-0", None), message_id)
 
@@ -714,7 +715,7 @@ def test_good_requests_pass_and_every_route_has_a_json_schema() -> None:
     KnowledgeListQuery.model_validate({"state": "VALIDATED", "limit": "5", "tag": "t"})
     PruneRequest.model_validate({"stale_days": 30})
     ConsolidateRequest.model_validate({})
-    for route in KB_ROUTES:
+    for route in (op for op in OPS if op.name.startswith("kb_")):
         for kind in (route.body, route.query, route.reply):
             if kind is not None:
                 assert TypeAdapter(kind).json_schema()

@@ -3,8 +3,12 @@
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from client import Interaction, KaizenClient, KaizenError
 from schemas import LearningType, ScoredLearning
+from server.core.errors import ConfigError
+from server.db.database import Database
 from server.runner import KaizenServer, ServerState
 from tests.conftest import eventually, interaction, settings_for
 
@@ -68,3 +72,24 @@ async def test_mining_resumes_after_a_restart_without_counting_twice(data_dir: P
             assert (await kz.stats()).extractor.folded == 1
     finally:
         await second.stop()
+
+
+async def test_a_component_that_fails_to_start_stops_the_ones_started_before_it(
+    data_dir: Path,
+) -> None:
+    """Tokens are checked after the store opened: refusing an open public address
+    must close the store again, so the data dir is free for the next server."""
+    refused = KaizenServer(settings_for(data_dir, host="0.0.0.0"))
+    with pytest.raises(ConfigError, match="without tokens"):
+        await refused.start()
+    assert refused.state is ServerState.STOPPED
+    db = Database(data_dir / "kaizen.sqlite3")  # takes the data dir's lock
+    await db.open()
+    await db.close()
+    kaizen = KaizenServer(settings_for(data_dir))
+    await kaizen.start()
+    try:
+        async with KaizenClient(kaizen.url) as kz:
+            assert (await kz.health()).status == "ok"
+    finally:
+        await kaizen.stop()

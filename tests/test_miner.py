@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from schemas import Interaction, LearningStatus, LearningType
 from server.core.stats import wilson_lower_bound
 from server.core.window import DAY, Window
-from server.db.records import CommittedBatch
 from server.learning.claims import ClaimRules, LearningDraft, pool, without
+from server.learning.committed import CommittedBatch
 from server.learning.miner import GROUPS_PER_FOLD, FoldResult, Miner, MinerParams, MiningState
 from server.learning.patterns import Evidence
 from server.learning.signature import step_type

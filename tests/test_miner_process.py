@@ -13,8 +13,7 @@ from schemas import ScoredLearning
 from schemas.strategy import TaskAnalysis
 from schemas.system import Stats
 from server.core.stats import wilson_lower_bound
-from server.db.records import CommittedBatch
-from server.db.sql import interaction_body
+from server.learning.committed import CommittedBatch, interaction_body
 from server.learning.miner import MinerParams
 from server.learning.miner_host import MinerFailed, ProcessMinerHost
 from server.learning.miner_worker import WireBatch, from_wire, to_wire
@@ -140,17 +139,18 @@ async def test_a_backlog_past_its_bound_is_read_back_from_the_store(data_dir: Pa
 
 async def test_the_store_reads_writes_back_whole_with_their_tasks(tmp_path: Path) -> None:
     from schemas import Interaction as Model
-    from server.db.sqlite import SqliteStore
+    from server.db.database import Database
+    from server.stores import Stores
 
-    store = SqliteStore(tmp_path / "kaizen.sqlite3")
+    store = Stores(Database(tmp_path / "kaizen.sqlite3"))
     await store.open()
     try:
         writes = [("a", ["x", "y", "z"]), ("b", ["w"]), ("a", ["v", "u"]), ("a", ["n\x00ul"])]
         for tenant, tasks in writes:
-            await store.insert_interactions(tenant, [Model(**interaction(t)) for t in tasks])
-        batches = await store.committed_after(1, 100)
+            await store.interactions.insert(tenant, [Model(**interaction(t)) for t in tasks])
+        batches = await store.interactions.committed_after(1, 100)
         stored = [
-            await store.get_interaction(b.tenant, b.first_id + n)
+            await store.interactions.get(b.tenant, b.first_id + n)
             for b in batches
             for n in range(len(b.items))
         ]

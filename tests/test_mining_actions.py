@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from schemas import ConfidenceLevel, Interaction, LearningType
 from server.core.stats import backed_off, confidence_level, wilson_lower_bound
 from server.core.window import DAY, Window
-from server.db.records import CommittedBatch
 from server.learning.claims import ClaimRules, LearningDraft
+from server.learning.committed import CommittedBatch
 from server.learning.miner import FoldResult, Miner, MinerParams
 from server.learning.recoveries import recoveries, step_errors
 from server.learning.signature import action_signature, render, structured

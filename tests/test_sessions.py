@@ -1,4 +1,4 @@
-"""Chat sessions (seeds 000 and 001) end to end: the SDK's session context, the
+"""Chat sessions end to end: the SDK's session context, the
 pipeline after the end (topics, preferences, memory, training examples, logs),
 an isolated stage failure, idle timeouts on a manual clock, tenants, bad input."""
 

@@ -17,11 +17,11 @@ import pytest
 from server.training.pool import (
     JobCancelled,
     JobRun,
-    JobState,
     PoolClosed,
     TrainingFailed,
     TrainingPool,
     WorkerDied,
+    WorkerState,
 )
 from server.training.tiny import build_tiny_llama
 from server.training.trainer import Progress, TrainSpec
@@ -61,7 +61,7 @@ def spec(tiny: Path, out: Path, steps: int, every: int = 1) -> TrainSpec:
     )
 
 
-def state_of(run: JobRun) -> JobState:
+def state_of(run: JobRun) -> WorkerState:
     """The state now (mypy keeps an earlier `assert run.state is ...` narrowed)."""
     return run.state
 
@@ -101,7 +101,7 @@ async def test_a_job_reports_progress_then_its_result(
     assert result.held_out_loss is not None and result.base_held_out_loss is not None
     assert result.held_out_loss < result.base_held_out_loss
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
-    assert run.state is JobState.SUCCEEDED
+    assert run.state is WorkerState.SUCCEEDED
     assert pool.get("job-1") is None
 
 
@@ -110,12 +110,12 @@ async def test_cancel_stops_the_worker_process(
 ) -> None:
     run = await pool.submit("long", spec(tiny, tmp_path / "out", 1_000_000))
     await first_report(run)
-    assert run.state is JobState.RUNNING and run.pid is not None and alive(run.pid)
+    assert run.state is WorkerState.RUNNING and run.pid is not None and alive(run.pid)
     assert await pool.cancel("long")
     assert not alive(run.pid)
     with pytest.raises(JobCancelled):
         await run.result()
-    assert state_of(run) is JobState.CANCELLED and run.exitcode == -signal.SIGTERM
+    assert state_of(run) is WorkerState.CANCELLED and run.exitcode == -signal.SIGTERM
     assert not await pool.cancel("long")  # gone already
 
 
@@ -128,7 +128,7 @@ async def test_a_killed_worker_fails_its_job_and_the_next_job_runs(
     os.kill(doomed.pid, signal.SIGKILL)  # what the OOM killer does
     with pytest.raises(WorkerDied) as died:
         await doomed.result()
-    assert died.value.exitcode == -signal.SIGKILL and doomed.state is JobState.DIED
+    assert died.value.exitcode == -signal.SIGKILL and doomed.state is WorkerState.DIED
     after = await pool.submit("after", spec(tiny, tmp_path / "b", 4, every=2))
     assert (await after.result()).steps == 4
     assert after.pid != doomed.pid
@@ -141,7 +141,7 @@ async def test_a_failing_job_reports_the_error(tmp_path: Path) -> None:
     with pytest.raises(TrainingFailed) as failed:
         await run.result()
     assert failed.value.error_type == "ValueError" and "no training pairs" in str(failed.value)
-    assert "Traceback" in failed.value.traceback_text and run.state is JobState.FAILED
+    assert "Traceback" in failed.value.traceback_text and run.state is WorkerState.FAILED
     await pool.close()
 
 
@@ -152,7 +152,7 @@ async def test_close_cancels_every_job_and_is_idempotent(tiny: Path, tmp_path: P
     queued = await pool.submit("queued", spec(tiny, tmp_path / "b", 4))
     while starting.pid is None:  # spawned, and still importing torch
         await asyncio.sleep(0.01)
-    assert starting.state is JobState.STARTING and queued.state is JobState.QUEUED
+    assert starting.state is WorkerState.STARTING and queued.state is WorkerState.QUEUED
     await asyncio.gather(pool.close(), pool.close())
     await pool.close()
     for run in (starting, queued):

@@ -1,4 +1,4 @@
-"""The workflow learner's pure core (seed 004): events and their commands, sessions
+"""The workflow learner's pure core: events and their commands, sessions
 grouped and closed on an explicit clock, outcomes inferred and reported, frequent
 command sequences, next-command prediction, stats and state round-trips."""
 
@@ -25,11 +25,11 @@ from server.workflows import (
     Event,
     NextCommandModel,
     Outcome,
-    SessionGrouper,
+    RunGrouper,
     WorkflowConfig,
     WorkflowLearner,
     WorkflowMiner,
-    WorkflowSession,
+    WorkflowRun,
     canonical_command,
     command_of,
     event_from_dict,
@@ -52,10 +52,10 @@ def shell(line: str, at: float, session: str = "s", tenant: str = "t") -> Event:
     return event("process_start", at, session, tenant, command=line)
 
 
-def closed(commands: Sequence[str], session: str = "s", ok: bool = True) -> WorkflowSession:
+def closed(commands: Sequence[str], session: str = "s", ok: bool = True) -> WorkflowRun:
     """A closed session with these commands, as the grouper would hand it over."""
     outcome = Outcome.SUCCESS if ok else Outcome.FAILURE
-    return WorkflowSession(
+    return WorkflowRun(
         "t",
         session,
         [],
@@ -140,7 +140,7 @@ def test_event_from_dict_validates() -> None:
 
 
 def test_sessions_close_after_the_idle_time_on_the_callers_clock() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     for i, kind in enumerate(("file_open", "code_edit", "file_save")):
         grouper.add(event(kind, T0 + 10 * i))
     assert grouper.close_idle(T0 + 20 + IDLE - 0.001) == []
@@ -151,14 +151,14 @@ def test_sessions_close_after_the_idle_time_on_the_callers_clock() -> None:
 
 
 def test_activity_is_the_arrival_time_when_the_caller_gives_one() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     grouper.add(event("code_edit", T0 - 3600), now=T0)  # a replay of old events
     assert grouper.close_idle(T0 + 1) == []
     assert len(grouper.close_idle(T0 + IDLE)) == 1
 
 
 def test_sessions_group_per_tenant_and_session_id() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     grouper.add(event("code_edit", T0, "a", "t1"))
     grouper.add(event("file_save", T0 + 1, "a", "t2"))
     grouper.add(event("file_save", T0 + 2, "b", "t1"))
@@ -172,7 +172,7 @@ def test_sessions_group_per_tenant_and_session_id() -> None:
 
 
 def test_out_of_order_events_take_their_place_in_time() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     for at, line in ((T0 + 30, "git commit"), (T0 + 10, "pytest"), (T0 + 20, "ls")):
         grouper.add(shell(line, at))
     (session,) = grouper.close_all()
@@ -181,7 +181,7 @@ def test_out_of_order_events_take_their_place_in_time() -> None:
 
 
 def test_idle_close_is_exact_when_activity_goes_back_across_sessions() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     grouper.add(event("code_edit", T0 + 100, "late"))
     grouper.add(event("code_edit", T0, "early"))  # a skewed clock: older than "late"
     assert [s.session_id for s in grouper.close_idle(T0 + IDLE)] == ["early"]
@@ -189,7 +189,7 @@ def test_idle_close_is_exact_when_activity_goes_back_across_sessions() -> None:
 
 
 def test_a_full_session_closes_and_its_id_goes_on() -> None:
-    grouper = SessionGrouper(IDLE, max_events=3)
+    grouper = RunGrouper(IDLE, max_events=3)
     for i in range(5):
         grouper.add(event("code_edit", T0 + i))
     assert grouper.is_open("t", "s")
@@ -199,7 +199,7 @@ def test_a_full_session_closes_and_its_id_goes_on() -> None:
 
 
 def test_opening_past_the_bound_evicts_the_least_recently_active() -> None:
-    grouper = SessionGrouper(IDLE, max_open=2)
+    grouper = RunGrouper(IDLE, max_open=2)
     grouper.add(event("code_edit", T0, "a"))
     grouper.add(event("code_edit", T0 + 1, "b"))
     grouper.add(event("code_edit", T0 + 2, "a"))
@@ -210,7 +210,7 @@ def test_opening_past_the_bound_evicts_the_least_recently_active() -> None:
 
 
 def test_explicit_close() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     grouper.add(event("code_edit", T0))
     assert grouper.close("t", "other") is None
     closed_now = grouper.close("t", "s")
@@ -219,11 +219,11 @@ def test_explicit_close() -> None:
 
 
 def test_open_sessions_survive_a_state_round_trip() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     grouper.add(shell("pytest", T0))
     grouper.add(event("file_delete", T0 + 5, path="x.py"))
     grouper.report_outcome("t", "s", Outcome.SUCCESS)
-    again = SessionGrouper(IDLE)
+    again = RunGrouper(IDLE)
     again.restore(json.loads(json.dumps(grouper.to_state())))
     assert again.close_idle(T0 + 5 + IDLE - 1) == []
     (session,) = again.close_idle(T0 + 5 + IDLE)
@@ -243,7 +243,7 @@ def test_outcome_inference_follows_seed_004() -> None:
 
 
 def test_sessions_infer_from_event_types_and_reports_override() -> None:
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     grouper.add(shell("rm -rf build", T0, "shell"))  # no file_delete event: still success
     grouper.add(event("file_delete", T0, "deleted"))
     grouper.add(event("file_delete", T0, "reported"))
@@ -431,7 +431,7 @@ def test_contexts_mark_what_failed() -> None:
         event("process_end", T0 + 5, exit_code=0),
         event("build_start", T0 + 6, ok=False),
     ]
-    grouper = SessionGrouper(IDLE)
+    grouper = RunGrouper(IDLE)
     for e in events:
         grouper.add(e)
     marked = ["pytest!", "edit_code", "make build!", "git add", "build_project!"]

@@ -1,4 +1,4 @@
-"""The workflow learner (seed 004) end to end: events over HTTP, sessions closed by
+"""The workflow learner end to end: events over HTTP, sessions closed by
 idle time on a manual clock, learned workflows, next-command predictions, restart
 recovery and bad input."""
 

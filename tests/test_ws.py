@@ -18,6 +18,7 @@ from client import (
 from schemas import LearningsQuery, LearningType
 from server.runner import KaizenServer
 from server.web.context import SERVICES
+from server.web.ws import Connection
 from tests.conftest import eventually, interaction, running, settings_for
 
 
@@ -186,7 +187,7 @@ async def test_an_oversized_frame_with_an_unreadable_id_still_gets_an_error(data
 async def _until_read(server: KaizenServer) -> None:
     """Until the server is handling a frame, or 2 s (then it has answered already)."""
     for _ in range(200):
-        if any(conn._tasks for conn in server.app[SERVICES].sockets):
+        if any(isinstance(c, Connection) and c._tasks for c in server.app[SERVICES].sockets):
             return
         await asyncio.sleep(0.01)
 

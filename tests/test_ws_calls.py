@@ -86,7 +86,7 @@ async def test_bad_calls_get_error_frames_and_the_socket_survives(
 
 async def test_an_unknown_call_is_refused(kz: KaizenClient) -> None:
     with pytest.raises(BadRequestError):
-        await kz.socket.call("drop_tables", {})  # type: ignore[arg-type]
+        await kz.socket.call("drop_tables", {})
 
 
 async def test_calls_see_only_their_tenant(tenants: tuple[KaizenServer, str, str]) -> None:

@@ -11,14 +11,14 @@ import enum
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from schemas import Page, TokenCreated, TokenInfo
+from schemas import Page, TokenCreate, TokenCreated, TokenInfo
+from server.auth.store import TokenRecord, TokenStore
 from server.core.clock import utc
 from server.core.cursor import decode_cursor, keyset_page
 from server.core.errors import Forbidden, NotFound, Unauthorized
-from server.db.records import TokenRecord
-from server.db.store import Store
 
 OPEN_TENANT = "default"
 
@@ -59,25 +59,30 @@ def info(record: TokenRecord) -> TokenInfo:
     )
 
 
-async def create_token(store: Store, tenant: str, agent: str) -> TokenCreated:
+async def create_token(store: TokenStore, tenant: str, agent: str) -> TokenCreated:
     """Create and store a token; the secret is in the reply only."""
     token_id, token = new_token()
     record = TokenRecord(token_id, tenant, agent, time.time(), None)
-    await store.insert_token(record, digest(token))
+    await store.insert(record, digest(token))
     return TokenCreated(**info(record).model_dump(), token=token)
 
 
 class AuthService:
-    def __init__(self, store: Store, *, cache_ttl_s: float, require_auth: bool) -> None:
+    def __init__(self, store: TokenStore, *, cache_ttl_s: float, require_auth: bool) -> None:
         self._store = store
         self._ttl = cache_ttl_s
         self._require = require_auth
         self._cache: dict[bytes, tuple[float, TokenRecord | None]] = {}
         self.mode = AuthMode.TOKENS
         self._recheck_at = 0.0
+        self._on_revoke: list[Callable[[str], Awaitable[None]]] = []
+
+    def on_revoke(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Await `listener(token_id)` after each revocation, before `revoke` returns."""
+        self._on_revoke.append(listener)
 
     async def start(self) -> None:
-        has_tokens = await self._store.active_token_count() > 0
+        has_tokens = await self._store.active_count() > 0
         self.mode = AuthMode.TOKENS if has_tokens or self._require else AuthMode.OPEN
         self._recheck_at = time.monotonic() + self._ttl
 
@@ -105,7 +110,7 @@ class AuthService:
     async def _still_open(self) -> bool:
         if self.mode is AuthMode.OPEN and time.monotonic() >= self._recheck_at:
             self._recheck_at = time.monotonic() + self._ttl
-            if await self._store.active_token_count() > 0:
+            if await self._store.active_count() > 0:
                 self.mode = AuthMode.TOKENS
         return self.mode is AuthMode.OPEN
 
@@ -117,15 +122,16 @@ class AuthService:
     async def _lookup(self, key: bytes) -> TokenRecord | None:
         """Read the token from the store and cache the answer, absent ones too."""
         now = time.monotonic()
-        record = await self._store.find_token(key)
+        record = await self._store.find(key)
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[key] = (now + self._ttl, record)
         return record
 
-    async def create(self, caller: Principal, agent: str, tenant: str | None) -> TokenCreated:
+    async def create(self, caller: Principal, request: TokenCreate) -> TokenCreated:
         """A token for the caller's tenant; an open server may name any tenant.
         The first token turns an open server into a token server."""
+        agent, tenant = request.agent, request.tenant
         if tenant is not None and self.mode is AuthMode.TOKENS and tenant != caller.tenant:
             raise Forbidden("a token can only create tokens for its own tenant")
         created = await create_token(self._store, tenant or caller.tenant, agent)
@@ -133,12 +139,14 @@ class AuthService:
         return created
 
     async def revoke(self, caller: Principal, token_id: str) -> None:
-        if not await self._store.revoke_token(caller.tenant, token_id, time.time()):
+        if not await self._store.revoke(caller.tenant, token_id, time.time()):
             raise NotFound("no such active token", id=token_id)
         self._cache.clear()
+        for listener in self._on_revoke:
+            await listener(token_id)
 
     async def list(self, caller: Principal, limit: int, cursor: str | None) -> Page[TokenInfo]:
         after = decode_cursor(cursor, "after", str) or ""
-        rows = await self._store.list_tokens(caller.tenant, after, limit + 1)
+        rows = await self._store.page(caller.tenant, after, limit + 1)
         items, next_cursor = keyset_page([info(r) for r in rows], limit, lambda t: t.id)
         return Page[TokenInfo](items=items, next_cursor=next_cursor)

@@ -18,13 +18,17 @@ from server.chat.pipeline import (
     run_pipeline,
     session_stages,
 )
-from server.chat.preferences import Evidence, Preference, PreferencesResult, detect_preferences
+from server.chat.preferences import (
+    Preference,
+    PreferenceSignal,
+    PreferencesResult,
+    detect_preferences,
+)
 from server.chat.topics import EmbedFn, Topic, TopicsResult, extract_topics
 
 __all__ = [
     "DroppedTurn",
     "EmbedFn",
-    "Evidence",
     "ExamplesResult",
     "FineTuneResult",
     "LogResult",
@@ -33,6 +37,7 @@ __all__ = [
     "PipelineReport",
     "PipelineStats",
     "Preference",
+    "PreferenceSignal",
     "PreferencesResult",
     "SessionCounts",
     "SessionRecord",

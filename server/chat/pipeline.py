@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from server.chat.conversation import SessionRecord
 from server.chat.examples import ExamplesResult, prepare_examples
 from server.chat.logs import PipelineStats, record_session
-from server.chat.preferences import Evidence, PreferencesResult, detect_preferences
+from server.chat.preferences import PreferenceSignal, PreferencesResult, detect_preferences
 from server.chat.topics import DEFAULT_TOP_K, EmbedFn, TopicsResult, extract_topics
 from server.core.clock import utc
 
@@ -268,7 +268,7 @@ def _preferences_json(preferences: PreferencesResult | None) -> list[dict[str, A
     ]
 
 
-def _evidence_json(evidence: Evidence) -> dict[str, Any]:
+def _evidence_json(evidence: PreferenceSignal) -> dict[str, Any]:
     return {
         "message": evidence.index,
         "signal": evidence.signal,

@@ -115,7 +115,7 @@ _JARGON_SHAPE = re.compile(
 
 
 @dataclass(frozen=True, slots=True)
-class Evidence:
+class PreferenceSignal:
     index: int | None  # position of the message in the session; None: all user messages
     signal: str  # a signal name from the table above
     weight: float  # negative: evidence against the value
@@ -127,7 +127,7 @@ class Preference:
     name: str
     value: str
     confidence: float
-    evidence: tuple[Evidence, ...]
+    evidence: tuple[PreferenceSignal, ...]
 
     @property
     def label(self) -> str:
@@ -150,7 +150,7 @@ class PreferencesResult:
 class _Vote:
     name: str
     value: str
-    evidence: Evidence
+    evidence: PreferenceSignal
 
 
 def detect_preferences(
@@ -174,7 +174,7 @@ def _request_votes(record: SessionRecord) -> Iterator[_Vote]:
         text = _normalised(message.content)
         for signal, pattern in _REQUESTS.items():
             if pattern.search(text):
-                evidence = Evidence(index, signal, 1.0, _excerpt(message.content))
+                evidence = PreferenceSignal(index, signal, 1.0, _excerpt(message.content))
                 yield from _votes(_REQUEST_VOTES[signal], evidence)
 
 
@@ -185,10 +185,12 @@ def _reaction_votes(turns: list[Turn], record: SessionRecord) -> Iterator[_Vote]
             continue
         excerpt = _excerpt(record.messages[reaction.index].content)
         if targets := _REACTION_VOTES.get(reaction.signal):
-            yield from _votes(targets, Evidence(reaction.index, reaction.signal, 1.0, excerpt))
+            yield from _votes(
+                targets, PreferenceSignal(reaction.index, reaction.signal, 1.0, excerpt)
+            )
         elif reaction.kind == "positive" or reaction.signal in _SHAPE_NEGATIVE:
             weight = REACTION_WEIGHT if reaction.kind == "positive" else -REACTION_WEIGHT
-            evidence = Evidence(reaction.index, reaction.signal, weight, excerpt)
+            evidence = PreferenceSignal(reaction.index, reaction.signal, weight, excerpt)
             yield from _votes(answer_shape(turn.answer), evidence)
 
 
@@ -216,7 +218,9 @@ def _jargon_votes(record: SessionRecord) -> Iterator[_Vote]:
     level = "expert" if density >= EXPERT_DENSITY else "intermediate"
     if density >= INTERMEDIATE_DENSITY:
         signal = f"jargon_density={density:.2f}"
-        yield _Vote("complexity", level, Evidence(None, signal, 1.0, f"{len(tokens)} words"))
+        yield _Vote(
+            "complexity", level, PreferenceSignal(None, signal, 1.0, f"{len(tokens)} words")
+        )
 
 
 def jargon_density(tokens: list[str]) -> float:
@@ -227,7 +231,7 @@ def jargon_density(tokens: list[str]) -> float:
     return sum(1 for t in tokens if _JARGON_SHAPE.search(t)) / len(tokens)
 
 
-def _votes(targets: Votes, evidence: Evidence) -> Iterator[_Vote]:
+def _votes(targets: Votes, evidence: PreferenceSignal) -> Iterator[_Vote]:
     return (_Vote(name, value, evidence) for name, value in targets)
 
 

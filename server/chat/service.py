@@ -1,4 +1,4 @@
-"""The session service (seeds 000 and 001): track chat sessions, and process each
+"""The session service: track chat sessions, and process each
 one when it ends.
 
 Ending a session (by request, or after `idle_s` without a message) only marks it
@@ -51,12 +51,11 @@ from server.chat import (
     run_pipeline,
 )
 from server.chat.examples import ExamplesResult
-from server.chat.store import ExampleRow, MemoryRow, SessionRow
+from server.chat.store import ChatStore, ExampleRow, MemoryRow, SessionRow
 from server.core.clock import Clock, utc
 from server.core.embedder import Embedder
 from server.core.errors import Conflict, NotFound
 from server.core.text import fts_query, query_terms
-from server.db.store import Store
 
 if TYPE_CHECKING:
     # vectors imports numpy, which only the `ml` extra brings; a plain install
@@ -82,10 +81,10 @@ class OpenSession:
     last_activity: float
 
 
-class SessionService:
+class ChatService:
     def __init__(
         self,
-        store: Store,
+        store: ChatStore,
         embedder: Embedder | None,
         clock: Clock,
         logs_dir: Path,
@@ -111,14 +110,14 @@ class SessionService:
     async def start(self) -> None:
         """Load open sessions and memory vectors, queue unprocessed ones, start the
         sweeper and the pipeline worker. Not safe to cancel."""
-        counts = await self._store.sessions.open_message_counts()
-        for tenant, row in await self._store.sessions.in_state(SessionState.OPEN):
+        counts = await self._store.open_message_counts()
+        for tenant, row in await self._store.in_state(SessionState.OPEN):
             self._open[(tenant, row.id)] = OpenSession(
                 counts.get((tenant, row.id), 0), row.last_activity
             )
-        for tenant, row in await self._store.sessions.in_state(SessionState.ENDED):
+        for tenant, row in await self._store.in_state(SessionState.ENDED):
             self._queue.put_nowait((tenant, row.id))
-        for item_id, tenant, blob in await self._store.sessions.memory_vectors():
+        for item_id, tenant, blob in await self._store.memory_vectors():
             self._remember(tenant, item_id, blob)
         self._tasks = [
             asyncio.create_task(self._sweep_forever(), name="kaizen-session-sweeper"),
@@ -145,25 +144,25 @@ class SessionService:
         now = self._clock.now()
         agent = req.agent or agent
         try:
-            await self._store.sessions.create(tenant, sid, agent, now, orjson.dumps(req.metadata))
+            await self._store.create(tenant, sid, agent, now, orjson.dumps(req.metadata))
         except sqlite3.IntegrityError:
             raise Conflict("a session with this id exists", session_id=sid) from None
         self._open[(tenant, sid)] = OpenSession(0, now)
         return await self.get(tenant, sid)
 
-    async def add_message(self, tenant: str, sid: str, message: ChatMessage) -> MessageAdded:
+    async def add_message(self, tenant: str, session_id: str, message: ChatMessage) -> MessageAdded:
         """Cancelling leaves the write's fate unknown (the sequence number is spent)."""
-        found = self._open.get((tenant, sid))
+        found = self._open.get((tenant, session_id))
         if found is None:
-            raise await self._not_open(tenant, sid)
+            raise await self._not_open(tenant, session_id)
         found.seq += 1
         found.last_activity = now = self._clock.now()
         meta = orjson.dumps(message.metadata)
-        await self._store.sessions.add_message(
-            tenant, sid, found.seq, message.role, message.content, meta, now
+        await self._store.add_message(
+            tenant, session_id, found.seq, message.role, message.content, meta, now
         )
         self._prefetch(message)
-        return MessageAdded(session_id=sid, seq=found.seq)
+        return MessageAdded(session_id=session_id, seq=found.seq)
 
     def _prefetch(self, message: ChatMessage) -> None:
         """Embed a message the pipeline will embed (topics, memory) now, in the
@@ -182,24 +181,24 @@ class SessionService:
         if not task.cancelled() and task.exception() is not None:
             log.debug("prefetching an embedding failed", exc_info=task.exception())
 
-    async def end(self, tenant: str, sid: str) -> SessionInfo:
+    async def end(self, tenant: str, session_id: str) -> SessionInfo:
         """End and queue for processing. Cancelling leaves the write's fate unknown."""
-        if self._open.pop((tenant, sid), None) is None:
-            raise await self._not_open(tenant, sid)
-        await self._store.sessions.end(tenant, sid, self._clock.now())
-        self._queue.put_nowait((tenant, sid))
-        return await self.get(tenant, sid)
+        if self._open.pop((tenant, session_id), None) is None:
+            raise await self._not_open(tenant, session_id)
+        await self._store.end(tenant, session_id, self._clock.now())
+        self._queue.put_nowait((tenant, session_id))
+        return await self.get(tenant, session_id)
 
     async def _not_open(self, tenant: str, sid: str) -> Exception:
-        if await self._store.sessions.get(tenant, sid) is None:
+        if await self._store.get(tenant, sid) is None:
             return NotFound("no such session", session_id=sid)
         return Conflict("the session has ended", session_id=sid)
 
-    async def get(self, tenant: str, sid: str) -> SessionInfo:
-        row = await self._store.sessions.get(tenant, sid)
+    async def get(self, tenant: str, session_id: str) -> SessionInfo:
+        row = await self._store.get(tenant, session_id)
         if row is None:
-            raise NotFound("no such session", session_id=sid)
-        return _info(row, await self._store.sessions.message_count(tenant, sid))
+            raise NotFound("no such session", session_id=session_id)
+        return _info(row, await self._store.message_count(tenant, session_id))
 
     async def sweep(self) -> int:
         """End every session idle for `idle_s`; how many. Not safe to cancel."""
@@ -236,16 +235,16 @@ class SessionService:
         report = await asyncio.to_thread(
             run_pipeline, record, stages, log_stage=make_log_stage(self._logs_dir, self._clock.now)
         )
-        await self._store.sessions.processed(tenant, sid, _report(report, self._clock.now()))
+        await self._store.processed(tenant, sid, _report(report, self._clock.now()))
         if self.on_processed is not None:
             await self.on_processed(tenant, sid, len(record.messages), report)
         return report
 
     async def _record(self, tenant: str, sid: str) -> SessionRecord:
-        row = await self._store.sessions.get(tenant, sid)
+        row = await self._store.get(tenant, sid)
         if row is None:
             raise NotFound("no such session", session_id=sid)
-        rows = await self._store.sessions.messages(tenant, sid)
+        rows = await self._store.messages(tenant, sid)
         messages = [Message(r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]  # type: ignore[arg-type]
         return SessionRecord(tenant, sid, row.agent, row.started_at, row.ended_at, messages)
 
@@ -277,7 +276,7 @@ class SessionService:
             MemoryRow(record.session_id, m.role, m.content, m.at, _blob(vectors, n))
             for n, m in enumerate(kept)
         ]
-        ids = await self._store.sessions.add_memory(record.tenant, rows) if rows else []
+        ids = await self._store.add_memory(record.tenant, rows) if rows else []
         for item_id, row in zip(ids, rows, strict=True):
             if row.vector is not None:
                 self._remember(record.tenant, item_id, row.vector)
@@ -291,7 +290,7 @@ class SessionService:
             for e in result.examples
         ]
         if rows:
-            await self._store.sessions.add_examples(rows)
+            await self._store.add_examples(rows)
         return result
 
     def _remember(self, tenant: str, item_id: int, blob: bytes) -> None:
@@ -316,9 +315,7 @@ class SessionService:
             scored = vectors.top(query, q.limit * 4)
             return MemoryHits(method="embedding", items=await self._hits(tenant, scored, q))
         match = fts_query(query_terms(q.query))
-        found = (
-            await self._store.sessions.search_memory(tenant, match, q.limit * 4) if match else []
-        )
+        found = await self._store.search_memory(tenant, match, q.limit * 4) if match else []
         best = max((s for _, s in found), default=1.0) or 1.0
         scored = [(i, s / best) for i, s in found]
         return MemoryHits(method="lexical", items=await self._hits(tenant, scored, q))
@@ -326,7 +323,7 @@ class SessionService:
     async def _hits(
         self, tenant: str, scored: list[tuple[int, float]], q: MemoryQuery
     ) -> list[MemoryHit]:
-        rows = await self._store.sessions.memory_by_ids(tenant, [i for i, _ in scored])
+        rows = await self._store.memory_by_ids(tenant, [i for i, _ in scored])
         hits = [
             MemoryHit(
                 session_id=r.session_id, role=r.role, content=r.content, at=utc(r.at), score=s
@@ -337,7 +334,7 @@ class SessionService:
         return hits[: q.limit]
 
     async def stats(self, tenant: str) -> SessionStats:
-        opened, processed, messages, memory, examples = await self._store.sessions.stats(tenant)
+        opened, processed, messages, memory, examples = await self._store.stats(tenant)
         return SessionStats(
             sessions_open=opened,
             sessions_processed=processed,

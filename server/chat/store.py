@@ -104,7 +104,7 @@ class ExampleRow:
     created_at: float
 
 
-class SessionStore:
+class ChatStore:
     def __init__(self, writer: Callable[[], Writer], fetch: Fetch) -> None:
         self._writer = writer
         self._fetch = fetch

@@ -107,7 +107,7 @@ class Settings(BaseModel):
         0.6, gt=0, le=1, description="Embedding cosine that puts two tasks in one cluster."
     )
     learning_window_days: float = Field(
-        30.0, gt=0, description="Evidence older than this counts for nothing (seed 002)."
+        30.0, gt=0, description="Evidence older than this counts for nothing."
     )
     learning_half_life_days: float = Field(
         7.0, gt=0, description="Age at which evidence counts half."
@@ -186,7 +186,7 @@ class Settings(BaseModel):
         100_000, ge=100, description="Most executions (newest first) one performance read loads."
     )
     workflow_idle_s: float = Field(
-        300.0, gt=0, description="Quiet time after which a workflow session closes (seed 004)."
+        300.0, gt=0, description="Quiet time after which a workflow session closes."
     )
     workflow_min_support: int = Field(
         3, ge=1, description="Sessions a command sequence needs to be listed as a workflow."
@@ -216,7 +216,7 @@ class Settings(BaseModel):
     training_workers: int = Field(1, ge=1, le=16, description="Training worker processes.")
     training_threads: int = Field(1, ge=1, le=256, description="Torch CPU threads per worker.")
     training_window_days: float = Field(
-        30.0, gt=0, description="Training data older than this only enters as replay (seed 002)."
+        30.0, gt=0, description="Training data older than this only enters as replay."
     )
     training_replay_fraction: float = Field(
         0.2, ge=0, le=1, description="Older examples replayed, as a share of the fresh ones."
@@ -242,11 +242,9 @@ class Settings(BaseModel):
     training_lora_r: int = Field(8, ge=1, le=256, description="LoRA rank (alpha is twice it).")
     training_max_length: int = Field(256, ge=16, le=32768, description="Tokens per example.")
     training_device: str = Field("auto", description="auto (GPU when there is one), cpu, cuda...")
-    training_min_messages: int = Field(
-        4, ge=1, description="A session this long triggers a job (seed 000's MIN_MESSAGES)."
-    )
+    training_min_messages: int = Field(4, ge=1, description="A session this long triggers a job.")
     training_schedule_s: float = Field(
-        3600.0, gt=0, description="Retrain this often when there is new data (seed 002)."
+        3600.0, gt=0, description="Retrain this often when there is new data."
     )
     loop_lag_window_s: float = Field(
         60.0, gt=0, description="Event-loop lag in /stats covers this many recent seconds."

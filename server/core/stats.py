@@ -8,7 +8,7 @@ bound of that rate (E. B. Wilson, 1927; Agresti & Coull, 1998), with z = 1.96 (9
     L(k, n) = (p̂ + z²/2n − z·sqrt(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n)
 
 L rewards both a high rate and a large sample: 3 of 3 gives 0.44, 10 of 10 gives
-0.72, 30 of 30 gives 0.89. Seed 003 maps "occurrences" to four levels; we map L:
+0.72, 30 of 30 gives 0.89. Four levels, from L:
 
     L < 0.40 → LOW,  0.40 ≤ L < 0.60 → MEDIUM,  0.60 ≤ L < 0.80 → HIGH,  L ≥ 0.80 → VERY_HIGH
 """

@@ -1,4 +1,4 @@
-"""The sliding window and its exponential decay (seed 002: "only trains on the last
+"""The sliding window and its exponential decay ("only trains on the last
 30 days"; "new tool used often becomes normal, old tool forgotten").
 
 Evidence is tallied into `buckets` of width w = span / buckets, keyed by
@@ -12,7 +12,7 @@ is the same sum with weight 1 for every live bucket. Bucketing bounds the memory
 of each tally to `buckets` entries and makes the window exact to one bucket width
 (a day by default), and ages run from a bucket's end, so evidence of the
 current bucket weighs exactly 1 and an age is short by at most one width. Sources: exponential forgetting as in exponentially weighted
-moving averages (Roberts, 1959); the window is seed 002's.
+moving averages (Roberts, 1959).
 """
 
 import functools

@@ -35,7 +35,7 @@ class Fanout:
 
     def deliver(self, tenant: str, delivery: Delivery) -> None:
         """Queue one committed message for every connection that wants it. This
-        loop runs once per delivery (issue 3's 500,000 a CPU-second): a frame that
+        loop runs once per delivery: a frame that
         fits is one `offer`; only a full outbox takes `push` and its drop rules."""
         live = route(self.registry.targets(tenant, delivery.channel), delivery)
         frame, rank = delivery.frame, delivery.rank

@@ -1,4 +1,4 @@
-"""Knowledge queries and engagement (seed 003: query_knowledge, vote_useful,
+"""Knowledge queries and engagement (query_knowledge, vote_useful,
 mark_as_applied, get_popular_knowledge)."""
 
 import re
@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import orjson
 
-from schemas import Engagement, Knowledge, KnowledgeQuery, Page, PopularQuery
+from schemas import Endorsement, Engagement, Knowledge, KnowledgeQuery, Page, PopularQuery
 from server.auth.service import Principal
 from server.core.cursor import decode_cursor, encode_cursor
 from server.core.errors import InvalidRequest, NotFound
@@ -36,7 +36,7 @@ def split_tags(tags: str | None) -> list[str]:
     return found
 
 
-class KnowledgeService:
+class MessageService:
     def __init__(self, store: HubStore, channels: ChannelBook) -> None:
         self._store = store
         self._channels = channels
@@ -73,7 +73,10 @@ class KnowledgeService:
             raise NotFound("no such knowledge", id=knowledge_id)
         return found[0]
 
-    async def vote(self, caller: Principal, knowledge_id: int, agent: str | None) -> Engagement:
+    async def vote(
+        self, caller: Principal, knowledge_id: int, endorsement: Endorsement
+    ) -> Engagement:
+        agent = endorsement.agent
         await self._existing(caller.tenant, knowledge_id)
         counted = await self._store.vote(caller.tenant, knowledge_id, _voter(caller, agent))
         return _engagement(await self._existing(caller.tenant, knowledge_id), counted)

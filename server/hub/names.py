@@ -15,7 +15,7 @@ DEFAULT_CHANNELS = (
     "jobs",
     "models",
 )
-"""Every tenant has these (seed 003, "Default Channels"); they cannot be deleted."""
+"""Every tenant has these; they cannot be deleted."""
 
 _CHANNEL_FOR_TYPE = {
     KnowledgeType.SOLUTION: "solutions",

@@ -1,4 +1,4 @@
-"""A connection's bounded outbound queue (issue 3, "Backpressure and slow consumers").
+"""A connection's bounded outbound queue.
 
 Frames queue here between flushes; a flush takes them all as one buffer for one
 transport write. The queue is bounded in bytes. When a push does not fit, the
@@ -48,7 +48,7 @@ class Outbox:
         self._frames: list[bytes] = []
         self._ranks: list[int] = []
         """Two lists, not deques of entries: `take` empties them whole, an empty list
-        holds no storage where an empty deque keeps a block (issue 3 budgets 20 KB
+        holds no storage where an empty deque keeps a block (a budget of 20 KB
         per idle connection), and a push allocates nothing. An evicted frame becomes
         b"" in place; eviction, rare, scans for its victim."""
         self._rank_bytes = [0] * (CONTROL + 1)

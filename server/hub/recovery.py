@@ -1,4 +1,4 @@
-"""When a subscriber's missed messages can be replayed (issue 3, "Recovery").
+"""When a subscriber's missed messages can be replayed.
 
 A channel keeps its last `history_size` offsets, as long as they are younger than
 the history TTL. A subscriber that saw up to offset `since` in epoch `e` recovers

@@ -1,4 +1,4 @@
-"""The knowledge hub (seed 003; issue 3): publish, subscribe with recovery, retention.
+"""The knowledge hub: publish, subscribe with recovery, retention.
 
 Publish: the channel's next offset is assigned when the write takes its place in
 the queue; after the commit the message is encoded once, as a WebSocket frame, and
@@ -113,7 +113,7 @@ class HubService:
         error if it failed). Returns None, having done nothing, when the caller must
         use `publish` instead. Raises, having queued nothing, what `publish` raises
         for the rate limit and the size. This is the WebSocket's path: no task and
-        no coroutine per message (issue 3's fan-out bench)."""
+        no coroutine per message."""
         name = draft.channel or channel_for(draft.knowledge_type)
         channel = self.channels.find(caller.tenant, name)
         if channel is None or not self.store.has_room():
@@ -154,11 +154,11 @@ class HubService:
         return Published(id=record.id, channel=channel.name, offset=record.seq, epoch=channel.epoch)
 
     async def share_solution(self, caller: Principal, draft: SolutionDraft) -> Published:
-        """seed 003, share_solution: see `solution_message`."""
+        """share_solution: see `solution_message`."""
         return await self.publish(caller, solution_message(draft))
 
     async def broadcast_discovery(self, caller: Principal, draft: DiscoveryDraft) -> Published:
-        """seed 003, broadcast_discovery: see `discovery_message`."""
+        """broadcast_discovery: see `discovery_message`."""
         return await self.publish(caller, discovery_message(draft))
 
     def _take_token(self, caller: Principal) -> None:
@@ -228,6 +228,9 @@ class HubService:
     async def list_channels(self, tenant: str) -> Page[ChannelInfo]:
         book = await self.channels.of(tenant)
         return Page[ChannelInfo](items=[book[name].info() for name in sorted(book)])
+
+    async def get_channel(self, tenant: str, name: str) -> ChannelInfo:
+        return (await self.channels.get(tenant, name)).info()
 
     async def create_channel(self, tenant: str, name: str) -> ChannelInfo:
         return (await self.channels.create(tenant, name)).info()
@@ -364,7 +367,7 @@ class HubService:
 
 
 def solution_message(draft: SolutionDraft) -> KnowledgeDraft:
-    """seed 003, share_solution: the problem is the title, the solution the content,
+    """share_solution: the problem is the title, the solution the content,
     on `solutions`."""
     return KnowledgeDraft(
         knowledge_type=KnowledgeType.SOLUTION,
@@ -379,7 +382,7 @@ def solution_message(draft: SolutionDraft) -> KnowledgeDraft:
 
 
 def discovery_message(draft: DiscoveryDraft) -> KnowledgeDraft:
-    """seed 003, broadcast_discovery: to `general`, at HIGH priority."""
+    """broadcast_discovery: to `general`, at HIGH priority."""
     return KnowledgeDraft(
         knowledge_type=KnowledgeType.DISCOVERY,
         title=draft.title,

@@ -1,4 +1,4 @@
-"""The knowledge base (seed 003, section 5 "Knowledge Base Evolution"): versioned,
+"""The knowledge base: versioned,
 stateful knowledge items, their usage, export and import, pruning, consolidation, and
 promotion of hub messages.
 
@@ -75,7 +75,7 @@ MIN_APPLICATIONS = 1
 
 
 class HubKnowledge(Protocol):
-    """What promotion needs of the hub's KnowledgeService."""
+    """What promotion needs of the hub's MessageService."""
 
     async def get(self, tenant: str, knowledge_id: int) -> Knowledge: ...
 
@@ -150,7 +150,7 @@ class KnowledgeBaseService:
         return item_model(item)
 
     async def validated(self, tenant: str, q: ValidatedQuery) -> Page[KnowledgeItem]:
-        """seed 003's get_validated_knowledge: VALIDATED items, oldest first."""
+        """The get_validated_knowledge: VALIDATED items, oldest first."""
         validated = KnowledgeState.VALIDATED
         return await self._page(tenant, q.category, validated, q.tag, q.limit, q.cursor)
 

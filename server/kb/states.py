@@ -1,4 +1,4 @@
-"""The state of a knowledge item, from the evidence of its use (seed 003, "Knowledge States").
+"""The state of a knowledge item, from the evidence of its use.
 
 A *use* is one report (POST /kb/items/{id}/usage) that an agent applied the item to a
 task; the use is a *success* when that task succeeded. With n uses and k successes over

@@ -9,9 +9,126 @@ from typing import Any
 import orjson
 
 from schemas.kb import KnowledgeState
-from server.db.writer import Step, Writer
-from server.kb import store_sql as sql
+from server.db.writer import Insert, Step, Writer
 from server.kb.items import Fields, ItemRecord, VersionRecord
+from server.kb.states import confidence
+
+MAX_ID = "SELECT coalesce(max(id), 0) FROM kb_items"
+_ITEM_COLUMNS = (
+    "id, tenant, key, category, state, tags, version, uses, successes, origin, merged_into, "
+    "created_at, updated_at, last_used_at, body"
+)
+UPSERT_ITEM = f"""
+INSERT INTO kb_items ({_ITEM_COLUMNS}, confidence)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET category = excluded.category, state = excluded.state,
+    tags = excluded.tags, version = excluded.version, uses = excluded.uses,
+    successes = excluded.successes, confidence = excluded.confidence,
+    merged_into = excluded.merged_into, updated_at = excluded.updated_at,
+    last_used_at = excluded.last_used_at, body = excluded.body
+WHERE kb_items.tenant = excluded.tenant
+"""
+INSERT_VERSION = Insert(
+    "INSERT INTO kb_versions (tenant, item_id, version, created_at, body) VALUES", 5
+)
+GET_ITEM = f"SELECT {_ITEM_COLUMNS} FROM kb_items WHERE tenant = ? AND id = ?"
+ALL_ITEMS = f"SELECT {_ITEM_COLUMNS} FROM kb_items WHERE tenant = ? ORDER BY id"
+_VERSION_COLUMNS = "tenant, item_id, version, created_at, body"
+VERSIONS = f"""
+SELECT {_VERSION_COLUMNS} FROM kb_versions WHERE tenant = ? AND item_id = ? AND version > ?
+ORDER BY version LIMIT ?
+"""
+ALL_VERSIONS = (
+    f"SELECT {_VERSION_COLUMNS} FROM kb_versions WHERE tenant = ? ORDER BY item_id, version"
+)
+PRUNABLE = f"""
+SELECT {_ITEM_COLUMNS} FROM kb_items WHERE tenant = ? AND (state = 'DEPRECATED'
+    OR (state IN ('EXPERIMENTAL', 'VALIDATED') AND max(updated_at, coalesce(last_used_at, 0)) < ?))
+ORDER BY id
+"""
+KEYS_PER_QUERY = 500
+
+
+def items_by_keys(count: int) -> str:
+    marks = ", ".join("?" * count)
+    return f"SELECT {_ITEM_COLUMNS} FROM kb_items WHERE tenant = ? AND key IN ({marks})"
+
+
+def list_items(*, category: bool, state: bool, tag: bool, after: bool) -> str:
+    """Oldest first from `after` (keyset); parameters in the order of the arguments."""
+    where = ["tenant = ?", *_filters(category, state, tag)]
+    where += ["id > ?"] if after else []
+    return f"SELECT {_ITEM_COLUMNS} FROM kb_items WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+
+
+def best_items(*, category: bool, tag: bool) -> str:
+    """VALIDATED items, most confident first."""
+    where = ["tenant = ?", "state = 'VALIDATED'", *_filters(category, False, tag)]
+    return (
+        f"SELECT {_ITEM_COLUMNS} FROM kb_items WHERE {' AND '.join(where)} "
+        "ORDER BY confidence DESC, id LIMIT ?"
+    )
+
+
+def candidates(*, category: bool) -> str:
+    """Items consolidation compares: EXPERIMENTAL and VALIDATED, newest first."""
+    where = [
+        "tenant = ?",
+        "state IN ('EXPERIMENTAL', 'VALIDATED')",
+        *_filters(category, False, False),
+    ]
+    return (
+        f"SELECT {_ITEM_COLUMNS} FROM kb_items WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    )
+
+
+def _filters(category: bool, state: bool, tag: bool) -> list[str]:
+    where = ["category = ?"] if category else []
+    where += ["state = ?"] if state else []
+    where += ["instr(tags, ?) > 0"] if tag else []
+    return where
+
+
+def tag_param(tag: str) -> str:
+    return f",{tag},"
+
+
+def item_values(i: ItemRecord) -> tuple[Any, ...]:
+    f = i.fields
+    body = orjson.dumps({"title": f.title, "content": f.content})
+    return (
+        i.id,
+        i.tenant,
+        i.key,
+        f.category,
+        i.state.value,
+        tag_param(",".join(f.tags)) if f.tags else ",",
+        i.version,
+        i.uses,
+        i.successes,
+        i.origin,
+        i.merged_into,
+        i.created_at,
+        i.updated_at,
+        i.last_used_at,
+        body,
+        confidence(i.uses, i.successes),
+    )
+
+
+def version_values(v: VersionRecord) -> tuple[Any, ...]:
+    f = v.fields
+    body = {
+        "category": f.category,
+        "title": f.title,
+        "content": f.content,
+        "tags": list(f.tags),
+        "state": v.state.value,
+        "change_note": v.change_note,
+        "merged_from": list(v.merged_from),
+    }
+    return (v.tenant, v.item_id, v.version, v.created_at, orjson.dumps(body))
+
 
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
@@ -33,7 +150,7 @@ class KnowledgeBaseStore:
         self._next_id = 1
 
     async def open(self) -> None:
-        self._next_id = int((await self._fetch(sql.MAX_ID, ()))[0][0]) + 1
+        self._next_id = int((await self._fetch(MAX_ID, ()))[0][0]) + 1
 
     def new_ids(self, count: int) -> int:
         """The first of `count` fresh item ids. Ids of a write that fails are skipped."""
@@ -45,20 +162,20 @@ class KnowledgeBaseStore:
         """Insert or update the items and add the versions, in one commit. Cancelling
         leaves its fate unknown."""
         steps: list[Step] = [
-            (sql.UPSERT_ITEM, [sql.item_values(i) for i in items]),
-            (sql.INSERT_VERSION, [sql.version_values(v) for v in versions]),
+            (UPSERT_ITEM, [item_values(i) for i in items]),
+            (INSERT_VERSION, [version_values(v) for v in versions]),
         ]
         await self._writer().submit([s for s in steps if s[1]])
 
     async def get(self, tenant: str, item_id: int) -> ItemRecord | None:
-        rows = await self._fetch(sql.GET_ITEM, (tenant, item_id))
+        rows = await self._fetch(GET_ITEM, (tenant, item_id))
         return _item(rows[0]) if rows else None
 
     async def by_keys(self, tenant: str, keys: Sequence[str]) -> dict[str, ItemRecord]:
         found: dict[str, ItemRecord] = {}
-        for start in range(0, len(keys), sql.KEYS_PER_QUERY):
-            chunk = keys[start : start + sql.KEYS_PER_QUERY]
-            rows = await self._fetch(sql.items_by_keys(len(chunk)), (tenant, *chunk))
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            rows = await self._fetch(items_by_keys(len(chunk)), (tenant, *chunk))
             found.update((r[2], _item(r)) for r in rows)
         return found
 
@@ -66,9 +183,9 @@ class KnowledgeBaseStore:
         params: list[Any] = [f.tenant]
         params += [f.category] if f.category is not None else []
         params += [f.state.value] if f.state is not None else []
-        params += [sql.tag_param(f.tag)] if f.tag is not None else []
+        params += [tag_param(f.tag)] if f.tag is not None else []
         params += [f.after_id] if f.after_id is not None else []
-        query = sql.list_items(
+        query = list_items(
             category=f.category is not None,
             state=f.state is not None,
             tag=f.tag is not None,
@@ -81,34 +198,34 @@ class KnowledgeBaseStore:
     ) -> list[ItemRecord]:
         params: list[Any] = [tenant]
         params += [category] if category is not None else []
-        params += [sql.tag_param(tag)] if tag is not None else []
-        query = sql.best_items(category=category is not None, tag=tag is not None)
+        params += [tag_param(tag)] if tag is not None else []
+        query = best_items(category=category is not None, tag=tag is not None)
         return [_item(r) for r in await self._fetch(query, (*params, limit))]
 
     async def candidates(self, tenant: str, category: str | None, limit: int) -> list[ItemRecord]:
         params = (tenant, category, limit) if category is not None else (tenant, limit)
-        query = sql.candidates(category=category is not None)
+        query = candidates(category=category is not None)
         return [_item(r) for r in await self._fetch(query, params)]
 
     async def prunable(self, tenant: str, stale_before: float) -> list[ItemRecord]:
         """DEPRECATED items, and the others not used or edited since `stale_before`."""
-        return [_item(r) for r in await self._fetch(sql.PRUNABLE, (tenant, stale_before))]
+        return [_item(r) for r in await self._fetch(PRUNABLE, (tenant, stale_before))]
 
     async def versions(
         self, tenant: str, item_id: int, after: int, limit: int
     ) -> list[VersionRecord]:
-        rows = await self._fetch(sql.VERSIONS, (tenant, item_id, after, limit))
+        rows = await self._fetch(VERSIONS, (tenant, item_id, after, limit))
         return [_version(r) for r in rows]
 
     async def all_items(self, tenant: str) -> list[ItemRecord]:
-        return [_item(r) for r in await self._fetch(sql.ALL_ITEMS, (tenant,))]
+        return [_item(r) for r in await self._fetch(ALL_ITEMS, (tenant,))]
 
     async def all_versions(self, tenant: str) -> list[VersionRecord]:
-        return [_version(r) for r in await self._fetch(sql.ALL_VERSIONS, (tenant,))]
+        return [_version(r) for r in await self._fetch(ALL_VERSIONS, (tenant,))]
 
 
 def _item(r: Sequence[Any]) -> ItemRecord:
-    """From the columns of `kb_sql._ITEM_COLUMNS`."""
+    """From the columns of `_ITEM_COLUMNS`."""
     body = orjson.loads(r[14])
     tags = tuple(t for t in r[5].split(",") if t)
     return ItemRecord(

@@ -1,6 +1,6 @@
 """Rarity of an agent interaction against its agent type's recent behaviour.
 
-Seed 002: "new tool used often becomes normal; old tool forgotten". Every tally
+"new tool used often becomes normal; old tool forgotten". Every tally
 below lives in the sliding window of `window.py`: a decayed count c is
 Σ_b weight(b)·count(b), so behaviour that recurs builds up evidence and behaviour
 that stops decays and is forgotten once its buckets leave the window.

@@ -1,4 +1,4 @@
-"""Learnings stated from patterns: the six types of seed 003.
+"""Learnings stated from patterns: the six learning types.
 
 Every claim's confidence is built on the Wilson lower bound L(k, n)
 (`confidence.py`) of decayed counts (`window.py`), so evidence outside the window

@@ -1,6 +1,6 @@
 """The extractor: a background task that folds committed interactions into patterns.
 
-The store tells it of every committed batch (`Store.on_commit`), in id order. Each
+The store tells it of every committed batch (`InteractionStore.on_commit`), in id order. Each
 tick it embeds the task descriptions the miner has not placed yet (micro-batched
 with queries, `embedder.py`), folds the batches in the miner's host (a process of
 its own by default, `miner_host.py`: mining is CPU work and stays off the event
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 from schemas import ExtractorStats, LearningType
 from server.core.clock import Clock
 from server.core.embedder import Embedder
-from server.db.records import CommittedBatch
-from server.db.store import Store
+from server.learning.committed import CommittedBatch
 from server.learning.index import LearningIndex
 from server.learning.miner import AnomalyDraft, FoldResult, MiningState
 from server.learning.miner_host import MinerHost
 from server.learning.patterns import Evidence
+from server.learning.store import InteractionStore, LearningStore
 from server.workflows.mining import WorkflowPattern
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ class ExtractorState(enum.Enum):
 class Extractor:
     def __init__(
         self,
-        store: Store,
+        interactions: InteractionStore,
+        learnings: LearningStore,
         miner: MinerHost,
         index: LearningIndex,
         embedder: Embedder | None,
@@ -75,7 +76,8 @@ class Extractor:
         backlog_max: int = 200_000,
         announce: Announce | None = None,
     ) -> None:
-        self._store = store
+        self._interactions = interactions
+        self._learnings = learnings
         self._miner = miner
         self._index = index
         self._embedder = embedder
@@ -105,20 +107,22 @@ class Extractor:
         """Restore the miner and the index, catch up with the store, then run. Call
         before the server takes writes. Not safe to cancel."""
         await self._restore()
-        self._store.on_commit(self._receive)
+        self._interactions.on_commit(self._receive)
         self._task = asyncio.create_task(self._run(), name="kaizen-extractor")
         self.state = ExtractorState.RUNNING
 
     async def _restore(self) -> None:
-        state = await self._store.learning.mining_state()
+        state = await self._learnings.mining_state()
         await self._embed_clusters(state)
         await self._miner.restore(state)
         self._index.clear()
         self._index.add_clusters(state.clusters)
-        for tenant, entry in await self._store.learning.active():
+        for tenant, entry in await self._learnings.active():
             self._index.load(tenant, entry)
         await self._embed_tasks()
-        while batches := await self._store.committed_after(self._miner.cursor, CATCH_UP_BATCH):
+        while batches := await self._interactions.committed_after(
+            self._miner.cursor, CATCH_UP_BATCH
+        ):
             await self._fold(batches)
         await self._settle()
 
@@ -277,7 +281,7 @@ class Extractor:
     async def _read_back(self, after: int) -> tuple[list[CommittedBatch], bool]:
         """Up to BEHIND_READ committed interactions past `after`, and whether the
         read came up short (so reached the newest commit)."""
-        batches = await self._store.committed_after(after, BEHIND_READ)
+        batches = await self._interactions.committed_after(after, BEHIND_READ)
         return batches, sum(len(b.items) for b in batches) < BEHIND_READ
 
     def _take_pending(self) -> list[CommittedBatch]:
@@ -341,7 +345,7 @@ class Extractor:
     async def _commit(
         self, fold: FoldResult, now: float, tasks: list[tuple[str, str, Any]] | None = None
     ) -> None:
-        await self._store.learning.save_fold(fold, now)
+        await self._learnings.save_fold(fold, now)
         self._index.add_clusters(fold.clusters)
         self._index.add_tasks(tasks or ())
         self._index.apply(fold.learnings)

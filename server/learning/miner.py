@@ -527,7 +527,7 @@ class Miner:
         touched: _Touched,
     ) -> None:
         """Score the interaction against its agent type's behaviour so far, then
-        add it, so behaviour that recurs becomes normal (seed 002)."""
+        add it, so behaviour that recurs becomes normal."""
         model = self._behaviour(tenant, item.agent_type)
         observation = Observation(signature, item.completion_time, item.errors_encountered, at)
         rarity = model.score(observation, now)

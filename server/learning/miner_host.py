@@ -23,8 +23,8 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from server.core.errors import KaizenServerError
-from server.db.records import CommittedBatch
 from server.learning import miner_worker
+from server.learning.committed import CommittedBatch
 from server.learning.miner import FoldResult, Miner, MinerParams, MiningState, Vectors
 from server.learning.miner_worker import Answer, call, to_wire
 from server.learning.patterns import Evidence

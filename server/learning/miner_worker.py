@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from server.db.records import CommittedBatch
-from server.db.sql import StoredItems
+from server.learning.committed import CommittedBatch, StoredItems
 from server.learning.miner import Committed, Miner, MinerParams
 
 

@@ -1,4 +1,4 @@
-"""Ranking of learnings for a task (seed 003's get_relevant_learnings).
+"""Ranking of learnings for a task.
 
     relevance = α·similarity + (1 − α)·lexical
     score     = relevance^γ × confidence × recency × agent_weight × effect_weight

@@ -4,11 +4,12 @@
 import asyncio
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from schemas import (
     Interaction,
+    InteractionBatch,
     Learning,
     LearningsPage,
     LearningsQuery,
@@ -28,7 +29,6 @@ from server.core.embedder import Embedder
 from server.core.errors import BatchTooLarge, NotFound
 from server.core.stats import level_floor
 from server.core.text import cosine, fts_query, query_terms, terms
-from server.db.store import Store
 from server.learning.candidates import threshold_candidates
 from server.learning.effects import Comparison, lift
 from server.learning.index import Entry, LearningIndex, TenantIndex
@@ -38,7 +38,7 @@ from server.learning.signature import render_action
 from server.learning.similarity import PerTask
 from server.learning.slots import apply_structured as apply_slots
 from server.learning.slots import fill
-from server.learning.store import AnomalyFilter
+from server.learning.store import AnomalyFilter, InteractionStore, LearningStore
 
 if TYPE_CHECKING:
     from server.core.vectors import Vector
@@ -56,7 +56,8 @@ UNRANKED_CAP = 1000
 class LearningService:
     def __init__(
         self,
-        store: Store,
+        interactions: InteractionStore,
+        learnings: LearningStore,
         index: LearningIndex,
         embedder: Embedder | None,
         clock: Clock,
@@ -67,7 +68,8 @@ class LearningService:
         holdout_fraction: float = 0.0,
         rng: random.Random | None = None,
     ) -> None:
-        self._store = store
+        self._interactions = interactions
+        self._learnings = learnings
         self._index = index
         self._embedder = embedder
         self._clock = clock
@@ -97,18 +99,24 @@ class LearningService:
             anomalies=anomalies,
         )
 
-    async def record(self, tenant: str, items: list[Interaction]) -> RecordResult:
-        """Store interactions atomically; returns once they are committed.
-        Cancelling leaves the write's fate unknown (it may still commit)."""
+    async def record(
+        self, tenant: str, items: Sequence[Interaction] | Interaction | InteractionBatch
+    ) -> RecordResult:
+        """Store one interaction, a batch or a list atomically; returns once they are
+        committed. Cancelling leaves the write's fate unknown (it may still commit)."""
+        if isinstance(items, InteractionBatch):
+            items = items.interactions
+        elif isinstance(items, Interaction):
+            items = [items]
         if len(items) > self._max_batch:
             raise BatchTooLarge(
                 f"at most {self._max_batch} interactions per batch", max_batch=self._max_batch
             )
-        ids = await self._store.insert_interactions(tenant, items)
+        ids = await self._interactions.insert(tenant, list(items))
         return RecordResult(ids=ids)
 
     async def get_interaction(self, tenant: str, interaction_id: int) -> StoredInteraction:
-        found = await self._store.get_interaction(tenant, interaction_id)
+        found = await self._interactions.get(tenant, interaction_id)
         if found is None:
             raise NotFound("no such interaction", id=interaction_id)
         return found
@@ -117,12 +125,12 @@ class LearningService:
         self, tenant: str, limit: int, cursor: str | None
     ) -> Page[StoredInteraction]:
         after = decode_cursor(cursor, "after", int) or 0
-        rows = await self._store.list_interactions(tenant, after, limit + 1)
+        rows = await self._interactions.page(tenant, after, limit + 1)
         items, next_cursor = keyset_page(rows, limit, lambda row: row.id)
         return Page[StoredInteraction](items=items, next_cursor=next_cursor)
 
     async def get_learning(self, tenant: str, learning_id: int) -> Learning:
-        found = await self._store.learning.get(tenant, learning_id)
+        found = await self._learnings.get(tenant, learning_id)
         if found is None:
             raise NotFound("no such learning", id=learning_id)
         return found
@@ -130,7 +138,7 @@ class LearningService:
     async def effect(self, tenant: str) -> TenantEffect:
         """The tenant's measured lift: offered learnings against held out
         (`effects.py`), as last committed. Safe to cancel: it only reads."""
-        state = await self._store.learning.tally(tenant, "t")
+        state = await self._learnings.tally(tenant, "t")
         arms = Comparison.from_state(state) if state else Comparison()
         measured = lift(arms.applied, arms.compared) if arms.applied.n and arms.compared.n else None
         return TenantEffect(
@@ -145,7 +153,7 @@ class LearningService:
         )
 
     async def count_task_strategies(self, tenant: str) -> int:
-        return await self._store.learning.count_active(tenant, LearningType.TASK_STRATEGY)
+        return await self._learnings.count_active(tenant, LearningType.TASK_STRATEGY)
 
     # -- ranking -------------------------------------------------------------------
 
@@ -208,19 +216,19 @@ class LearningService:
         missing = self._frequencies.missing(words, now)
         if missing:
             matches = [fts_query([w]) or "" for w in missing]
-            counts = await self._store.learning.match_counts(matches)
+            counts = await self._learnings.match_counts(matches)
             self._frequencies.learn(missing, counts, now)
         match = fts_query(self._frequencies.rarest(words, self._postings_max))
         if match is None:
             return {}
-        return dict(await self._store.learning.search(tenant, match, LEXICAL_TOP))
+        return dict(await self._learnings.search(tenant, match, LEXICAL_TOP))
 
     async def _unranked(
         self, tenant: str, index: TenantIndex, query: LearningsQuery
     ) -> list[Ranked]:
         since = query.since.timestamp() if query.since else None
         floor = level_floor(query.min_confidence)
-        rows = await self._store.learning.top(tenant, floor, query.type, since, UNRANKED_CAP)
+        rows = await self._learnings.top(tenant, floor, query.type, since, UNRANKED_CAP)
         now = self._clock.now()
         entries = [index.entries[r.id] for r in rows if r.id in index.entries]
         ranked = [unranked(e, query.agent_type, self._ranking, now) for e in entries]
@@ -232,7 +240,7 @@ class LearningService:
     ) -> list[ScoredLearning]:
         """The page's learnings; for a task, slotted ones filled from it, and those
         the task cannot fill left out (their steps would not be executable)."""
-        rows = await self._store.learning.by_ids(tenant, [r.entry.id for r in ranked])
+        rows = await self._learnings.by_ids(tenant, [r.entry.id for r in ranked])
         asked = terms(task) if task else frozenset()
         found = [
             _scored(filled(rows[r.entry.id], task), r, index, asked, task is None)
@@ -248,7 +256,7 @@ class LearningService:
         before = decode_cursor(query.cursor, "before", int)
         since = query.since.timestamp() if query.since else None
         f = AnomalyFilter(tenant, query.agent_type, since, query.min_score, before, query.limit + 1)
-        rows = await self._store.learning.anomalies(f)
+        rows = await self._learnings.anomalies(f)
         items = rows[: query.limit]
         more = len(rows) > query.limit
         next_cursor = encode_cursor(before=items[-1].id) if more else None

@@ -1,4 +1,4 @@
-"""Learned workflows (seed 004) stated as WORKFLOW learnings, so `GET /learnings`
+"""Learned workflows stated as WORKFLOW learnings, so `GET /learnings`
 serves them beside the patterns mined from interactions.
 
 The workflow learner finds them; this module only words them. A workflow's

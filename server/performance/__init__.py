@@ -1,4 +1,4 @@
-"""Performance Optimizer (seed 003 §3): pure logic over executions, no I/O.
+"""Performance Optimizer: pure logic over executions, no I/O.
 
 The service loads `records.Execution`s (`records.execution_from_record` turns a
 request body into one) and calls:

@@ -42,7 +42,7 @@ from server.performance.cells import (
     comparable,
     executions_of,
 )
-from server.performance.discovery import Evidence, Pending, discover
+from server.performance.discovery import Pending, TestEvidence, discover
 from server.performance.executions import Execution
 from server.performance.peers import costlier, pending, time_pairs, time_test
 from server.performance.priority import cost_gain, priority_of, score
@@ -156,7 +156,7 @@ def _hotspot_pending(cell: Cell, cells: Sequence[Cell]) -> Pending[Bottleneck]:
     return Pending(name, significance, lambda evidence: _hotspot(cell, failures / runs, evidence))
 
 
-def _hotspot(cell: Cell, baseline: float, evidence: Evidence) -> Bottleneck | None:
+def _hotspot(cell: Cell, baseline: float, evidence: TestEvidence) -> Bottleneck | None:
     rate = 1.0 - cell.success_rate
     if rate - baseline < MIN_FAILURE_GAP:
         return None
@@ -205,7 +205,7 @@ def peer_gaps(cells: Sequence[Cell]) -> list[Pending[Bottleneck]]:
     return pending(time_pairs(cells), time_test, _peer_gap)
 
 
-def _peer_gap(cell: Cell, peer: Cell, evidence: Evidence) -> Bottleneck | None:
+def _peer_gap(cell: Cell, peer: Cell, evidence: TestEvidence) -> Bottleneck | None:
     if not costlier(evidence) or cost_gain(cell.p50_time, peer.p50_time) < MIN_PEER_GAIN:
         return None
     detail = f"p50 {cell.p50_time:.3g}s against {peer.p50_time:.3g}s for {peer.agent_type} ({peer.n} runs)"

@@ -22,7 +22,7 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
-class Evidence:
+class TestEvidence:
     """One test and what its family made of it."""
 
     test: StatisticalTest
@@ -40,14 +40,14 @@ class Evidence:
 class Pending(Generic[R]):
     test: StatisticalTest
     significance: Significance
-    finish: Callable[[Evidence], R | None]
+    finish: Callable[[TestEvidence], R | None]
     """Builds the finding from its evidence, or declines (wrong direction, too small)."""
 
 
 def discover(pending: Sequence[Pending[R]], alpha: float = ALPHA) -> list[R]:
     q_values = benjamini_hochberg([item.significance.p_value for item in pending])
     found = [
-        item.finish(Evidence(item.test, item.significance, q, len(pending)))
+        item.finish(TestEvidence(item.test, item.significance, q, len(pending)))
         for item, q in zip(pending, q_values, strict=True)
         if q < alpha
     ]

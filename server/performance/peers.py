@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from schemas.performance import StatisticalTest
 from server.performance.cells import Cell, comparable, model_peers, peers_of
-from server.performance.discovery import Evidence, Pending
+from server.performance.discovery import Pending, TestEvidence
 from server.performance.stats import (
     Significance,
     proportion_test,
@@ -40,7 +40,7 @@ MIN_SUCCESSES = 5
 R = TypeVar("R")
 PeerPair = tuple[Cell, Cell]
 PairTest = Callable[[Cell, Cell], tuple[StatisticalTest, Significance]]
-Finish = Callable[[Cell, Cell, Evidence], R | None]
+Finish = Callable[[Cell, Cell, TestEvidence], R | None]
 
 
 def better_pairs(
@@ -104,6 +104,6 @@ def success_test(cell: Cell, peer: Cell) -> tuple[StatisticalTest, Significance]
     return proportion_test(cell.successes, cell.n, peer.successes, peer.n)
 
 
-def costlier(evidence: Evidence) -> bool:
+def costlier(evidence: TestEvidence) -> bool:
     """The cell's side of a cost test (cell minus peer) is the larger."""
     return evidence.statistic > 0

@@ -84,7 +84,7 @@ from server.performance.cells import (
     comparable,
     executions_of,
 )
-from server.performance.discovery import Evidence, Pending, discover
+from server.performance.discovery import Pending, TestEvidence, discover
 from server.performance.executions import Execution
 from server.performance.peers import (
     actions_pairs,
@@ -150,7 +150,7 @@ def finite_or_none(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def tested_basis(evidence: Evidence, note: str) -> StatisticalBasis:
+def tested_basis(evidence: TestEvidence, note: str) -> StatisticalBasis:
     return StatisticalBasis(
         test=evidence.test,
         statistic=finite_or_none(evidence.significance.statistic),
@@ -208,7 +208,7 @@ def speed_by_peer(cells: Sequence[Cell]) -> list[Pending[Recommendation]]:
     return pending(time_pairs(cells), time_test, _speed_from_peer)
 
 
-def _speed_from_peer(cell: Cell, peer: Cell, evidence: Evidence) -> Recommendation | None:
+def _speed_from_peer(cell: Cell, peer: Cell, evidence: TestEvidence) -> Recommendation | None:
     gain = improvement("p50_time", cell.p50_time, peer.p50_time)
     if not costlier(evidence) or gain.relative_gain < MIN_RELATIVE_GAIN:
         return None
@@ -260,7 +260,7 @@ def iterations_by_peer(cells: Sequence[Cell]) -> list[Pending[Recommendation]]:
     return pending(iteration_pairs(cells), iteration_test, _iterations_from_peer)
 
 
-def _iterations_from_peer(cell: Cell, peer: Cell, evidence: Evidence) -> Recommendation | None:
+def _iterations_from_peer(cell: Cell, peer: Cell, evidence: TestEvidence) -> Recommendation | None:
     gain = improvement("mean_iterations", cell.mean_iterations, peer.mean_iterations)
     if not costlier(evidence) or gain.relative_gain < MIN_RELATIVE_GAIN:
         return None
@@ -301,7 +301,7 @@ def _failure_iterations(cell: Cell) -> Pending[Recommendation]:
     return Pending("welch_t_log", significance, lambda evidence: _cap(cell, evidence))
 
 
-def _cap(cell: Cell, evidence: Evidence) -> Recommendation | None:
+def _cap(cell: Cell, evidence: TestEvidence) -> Recommendation | None:
     succeeded = _iterations_by_outcome(cell, True)
     cap = math.ceil(quantile(succeeded, 0.95))
     capped = mean([min(e.iterations, cap) for e in cell.executions])
@@ -357,7 +357,7 @@ def _error_pending(cell: Cell, error: str) -> Pending[Recommendation]:
     return Pending(name, significance, lambda evidence: _fix_error(cell, error, evidence))
 
 
-def _fix_error(cell: Cell, error: str, evidence: Evidence) -> Recommendation | None:
+def _fix_error(cell: Cell, error: str, evidence: TestEvidence) -> Recommendation | None:
     k_with, n_with = _runs_with(cell, error)
     rate_without = (cell.successes - k_with) / (cell.n - n_with)
     failures = cell.n - cell.successes
@@ -384,7 +384,7 @@ def actions_by_peer(cells: Sequence[Cell]) -> list[Pending[Recommendation]]:
     return pending(actions_pairs(cells), actions_test, _fewer_actions)
 
 
-def _fewer_actions(cell: Cell, peer: Cell, evidence: Evidence) -> Recommendation | None:
+def _fewer_actions(cell: Cell, peer: Cell, evidence: TestEvidence) -> Recommendation | None:
     gain = improvement("actions_per_success", cell.actions_per_success, peer.actions_per_success)
     if not costlier(evidence) or gain.relative_gain < MIN_RELATIVE_GAIN:
         return None
@@ -410,7 +410,7 @@ def selection(cells: Sequence[Cell]) -> list[Pending[Recommendation]]:
     return pending(success_pairs(cells), success_test, _route)
 
 
-def _route(cell: Cell, peer: Cell, evidence: Evidence) -> Recommendation | None:
+def _route(cell: Cell, peer: Cell, evidence: TestEvidence) -> Recommendation | None:
     gain = improvement("success_rate", cell.success_rate, peer.success_rate)
     if gain.change < MIN_SUCCESS_GAIN:
         return None

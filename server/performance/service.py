@@ -1,4 +1,4 @@
-"""The performance optimizer service (seed 003, section 3): record executions and
+"""The performance optimizer service: record executions and
 serve agent profiles, comparisons, bottlenecks and recommendations.
 
 Every read loads the tenant's executions of the last `lookback_s` (at most
@@ -7,7 +7,7 @@ thread: the statistics are CPU work, about a second per 100,000 executions.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ from schemas.performance import (
     Bottlenecks,
     BottlenecksQuery,
     CompareQuery,
+    ExecutionBatch,
     ExecutionRecord,
     PerformanceQuery,
     PerformanceStats,
@@ -28,30 +29,37 @@ from schemas.performance import (
 )
 from server.core.clock import Clock
 from server.core.errors import BatchTooLarge, NotFound
-from server.db.store import Store
 from server.performance import bottlenecks, compare, recommend, summary
 from server.performance.executions import Execution, NoExecutionsError, execution_from_record
-from server.strategy.store import ExecutionRow
+from server.performance.store import ExecutionRow, ExecutionStore
 
 T = TypeVar("T")
 MAX_BATCH = 1000
 
 
 class PerformanceService:
-    def __init__(self, store: Store, clock: Clock, *, lookback_s: float, max_rows: int) -> None:
+    def __init__(
+        self, store: ExecutionStore, clock: Clock, *, lookback_s: float, max_rows: int
+    ) -> None:
         self._store = store
         self._clock = clock
         self._lookback_s = lookback_s
         self._max_rows = max_rows
 
-    async def record(self, tenant: str, records: list[ExecutionRecord]) -> RecordResult:
-        """Store executions atomically; returns after the commit. Cancelling leaves
-        the write's fate unknown."""
+    async def record(
+        self, tenant: str, records: Sequence[ExecutionRecord] | ExecutionRecord | ExecutionBatch
+    ) -> RecordResult:
+        """Store one execution, a batch or a list atomically; returns after the
+        commit. Cancelling leaves the write's fate unknown."""
+        if isinstance(records, ExecutionBatch):
+            records = records.executions
+        elif isinstance(records, ExecutionRecord):
+            records = [records]
         if len(records) > MAX_BATCH:
             raise BatchTooLarge(f"at most {MAX_BATCH} executions per batch", max_batch=MAX_BATCH)
         now = self._clock.now()
         rows = [_row(execution_from_record(r, now)) for r in records]
-        return RecordResult(ids=await self._store.strategy.add_executions(tenant, rows))
+        return RecordResult(ids=await self._store.add(tenant, rows))
 
     async def agent(self, tenant: str, agent_type: str, q: PerformanceQuery) -> AgentPerformance:
         """Safe to cancel: it only reads."""
@@ -88,7 +96,7 @@ class PerformanceService:
 
     async def _executions(self, tenant: str) -> list[Execution]:
         since = self._clock.now() - self._lookback_s
-        bodies = await self._store.strategy.executions(tenant, None, since, self._max_rows)
+        bodies = await self._store.since(tenant, None, since, self._max_rows)
         return [_execution(b) for b in bodies]
 
     async def _run(self, compute: Callable[[], T], agent: str) -> T:

@@ -1,11 +1,11 @@
-"""Task analysis (seed 003, section 4): requirements, keywords, complexity and a
+"""Task analysis: requirements, keywords, complexity and a
 duration estimate with its interval. Pure: the service supplies the history.
 
 Requirements are capability families named by a small lexicon of stems (below);
 they say what kinds of work a task asks for, and so which agent roles it needs.
 Keywords are the description's own terms (`text.terms`), in order of appearance.
 
-Complexity follows seed 003's levels, read as "how many steps, how many agents":
+Complexity follows the levels, read as "how many steps, how many agents":
 
     steps  = max(clauses, families)      clauses: parts split on , ; "and" "then"
     roles  = distinct agent roles the families call for

@@ -1,6 +1,6 @@
 """The agent sequence a strategy runs, from the agents available for the task.
 
-Seed 003 names the strategies; the order within them is ours:
+The design names the strategies; the order within them is ours:
 - single: the best agent alone;
 - sequential: the agents in pipeline order (research → code → security → debug
   → test → review → docs → devops; unknown roles keep their place after these);

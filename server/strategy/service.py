@@ -1,4 +1,4 @@
-"""The adaptive strategy service (seed 003, section 4): analyse a task against the
+"""The adaptive strategy service: analyse a task against the
 history of similar ones, pick an execution strategy by Thompson sampling with
 back-off (`strategy.bandit`), and learn from the outcome.
 
@@ -38,7 +38,6 @@ from server.core.clock import Clock, utc
 from server.core.embedder import Embedder
 from server.core.errors import Conflict, InvalidRequest, NotFound
 from server.core.stats import wilson_lower_bound
-from server.db.store import Store
 from server.learning.claims import pool
 from server.learning.extractor import Extractor
 from server.learning.patterns import Evidence
@@ -47,7 +46,7 @@ from server.performance.service import PerformanceService
 from server.strategy import analysis
 from server.strategy.bandit import STATE_VERSION, ArmScore, BanditParams, StrategyRanker
 from server.strategy.sequence import agent_sequence
-from server.strategy.store import OutcomeWrite
+from server.strategy.store import OutcomeWrite, StrategyStore
 
 STRATEGY_AGENT = "strategy"
 """The agent type strategy outcomes are recorded under in the learning engine."""
@@ -78,7 +77,7 @@ class LogDurations:
 class StrategyService:
     def __init__(
         self,
-        store: Store,
+        store: StrategyStore,
         extractor: Extractor,
         learning: LearningService,
         performance: PerformanceService,
@@ -103,14 +102,12 @@ class StrategyService:
     async def start(self) -> None:
         """Load the posteriors and duration history. Not safe to cancel."""
         saved: dict[str, dict[str, Any]] = {}
-        for tenant, context, state in await self._store.strategy.arms():
+        for tenant, context, state in await self._store.arms():
             saved.setdefault(tenant, {})[context] = orjson.loads(state)
         for tenant, contexts in saved.items():
             whole = {"version": STATE_VERSION, "contexts": contexts}
             self._rankers[tenant] = StrategyRanker.from_state(whole, self._params)
-        for tenant, level, duration in await self._store.strategy.successful_durations(
-            DURATIONS_LOADED
-        ):
+        for tenant, level, duration in await self._store.successful_durations(DURATIONS_LOADED):
             self._durations.setdefault((tenant, level), LogDurations()).add(duration)
 
     def _ranker(self, tenant: str) -> StrategyRanker:
@@ -144,7 +141,7 @@ class StrategyService:
             )
 
         built: list[TaskAnalysis] = []
-        await self._store.strategy.add_task(tenant, now, _encoder(build, built, task.context))
+        await self._store.add_task(tenant, now, _encoder(build, built, task.context))
         return built[0]
 
     async def _history(self, tenant: str, description: str) -> History:
@@ -191,7 +188,7 @@ class StrategyService:
             )
 
         built: list[StrategySelection] = []
-        await self._store.strategy.add_selection(
+        await self._store.add_selection(
             tenant,
             task.task_id,
             chosen.value,
@@ -212,7 +209,7 @@ class StrategyService:
         )
 
     async def _stored_task(self, tenant: str, task_id: int) -> tuple[TaskAnalysis, dict[str, Any]]:
-        body = await self._store.strategy.task(tenant, task_id)
+        body = await self._store.task(tenant, task_id)
         if body is None:
             raise NotFound("no such task", task_id=task_id)
         stored = orjson.loads(body)
@@ -237,7 +234,7 @@ class StrategyService:
             self._settling.discard(key)
 
     async def _settle(self, tenant: str, strategy_id: int, report: OutcomeReport) -> OutcomeResult:
-        selection = await self._store.strategy.selection(tenant, strategy_id)
+        selection = await self._store.selection(tenant, strategy_id)
         if selection is None:
             raise NotFound("no such strategy selection", strategy_id=strategy_id)
         if selection.has_outcome:
@@ -254,7 +251,7 @@ class StrategyService:
         )
         self.change_points += int(changed)
         now = self._clock.now()
-        await self._store.strategy.record_outcome(
+        await self._store.record_outcome(
             tenant,
             OutcomeWrite(
                 strategy_id,
@@ -305,13 +302,13 @@ class StrategyService:
     # -- statistics ------------------------------------------------------------
 
     async def statistics(self, tenant: str) -> StrategyStatistics:
-        rows = await self._store.strategy.by_strategy(tenant)
+        rows = await self._store.by_strategy(tenant)
         outcomes = sum(r.outcomes for r in rows)
         successes = sum(r.successes for r in rows)
         last = max((r.last_outcome_at for r in rows if r.last_outcome_at), default=None)
         ranker = self._rankers.get(tenant)
         return StrategyStatistics(
-            total_tasks_analyzed=await self._store.strategy.task_count(tenant),
+            total_tasks_analyzed=await self._store.task_count(tenant),
             strategies_selected=sum(r.selected for r in rows),
             outcomes_recorded=outcomes,
             learned_patterns=ranker.learned_arms() if ranker else 0,

@@ -1,5 +1,5 @@
-"""Storage of the adaptive strategy system and the performance optimizer: analysed
-tasks, selections and their outcomes, posterior state per context, executions."""
+"""Storage of the adaptive strategy system: analysed tasks, selections and their
+outcomes, and the posterior state per context."""
 
 import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
@@ -9,7 +9,40 @@ from typing import Any
 import orjson
 
 from server.db.writer import Step, Writer
-from server.strategy import store_sql as sql
+
+MAX_IDS = """
+SELECT (SELECT coalesce(max(id), 0) FROM strategy_tasks),
+       (SELECT coalesce(max(id), 0) FROM strategy_selections)
+"""
+INSERT_TASK = "INSERT INTO strategy_tasks (id, tenant, created_at, body) VALUES (?, ?, ?, ?)"
+GET_TASK = "SELECT body FROM strategy_tasks WHERE tenant = ? AND id = ?"
+INSERT_SELECTION = """
+INSERT INTO strategy_selections (id, tenant, task_id, strategy, complexity, contexts,
+    created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+GET_SELECTION = """
+SELECT id, task_id, strategy, complexity, contexts, body, outcome_at IS NOT NULL
+FROM strategy_selections WHERE tenant = ? AND id = ?
+"""
+SET_OUTCOME = """
+UPDATE strategy_selections SET success = ?, duration = ?, outcome_at = ?, outcome = ?
+WHERE tenant = ? AND id = ? AND outcome_at IS NULL
+"""
+UPSERT_ARM = """
+INSERT INTO strategy_arms (tenant, context, state) VALUES (?, ?, ?)
+ON CONFLICT (tenant, context) DO UPDATE SET state = excluded.state
+"""
+ALL_ARMS = "SELECT tenant, context, state FROM strategy_arms"
+SUCCESSFUL_DURATIONS = """
+SELECT tenant, complexity, duration FROM strategy_selections
+WHERE success = 1 ORDER BY outcome_at DESC LIMIT ?
+"""
+TASK_COUNT = "SELECT count(*) FROM strategy_tasks WHERE tenant = ?"
+BY_STRATEGY = """
+SELECT strategy, count(*), count(outcome_at), coalesce(sum(success), 0), max(outcome_at)
+FROM strategy_selections WHERE tenant = ? GROUP BY strategy
+"""
+
 
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
@@ -45,23 +78,14 @@ class StrategyShareRow:
     last_outcome_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionRow:
-    agent_type: str
-    task_category: str
-    success: bool
-    at: float
-    body: bytes
-
-
 class StrategyStore:
     def __init__(self, writer: Callable[[], Writer], fetch: Fetch) -> None:
         self._writer = writer
         self._fetch = fetch
-        self._next = [1, 1, 1]
+        self._next = [1, 1]
 
     async def open(self) -> None:
-        row = (await self._fetch(sql.MAX_IDS, ()))[0]
+        row = (await self._fetch(MAX_IDS, ()))[0]
         self._next = [int(v) + 1 for v in row]
 
     def _take(self, table: int, count: int = 1) -> int:
@@ -73,11 +97,11 @@ class StrategyStore:
         """`body` encodes the task once its id is known; returns the id after the
         commit. Cancelling leaves its fate unknown."""
         task_id = self._take(0)
-        await self._writer().submit([(sql.INSERT_TASK, [(task_id, tenant, at, body(task_id))])])
+        await self._writer().submit([(INSERT_TASK, [(task_id, tenant, at, body(task_id))])])
         return task_id
 
     async def task(self, tenant: str, task_id: int) -> bytes | None:
-        rows = await self._fetch(sql.GET_TASK, (tenant, task_id))
+        rows = await self._fetch(GET_TASK, (tenant, task_id))
         return bytes(rows[0][0]) if rows else None
 
     async def add_selection(
@@ -94,11 +118,11 @@ class StrategyStore:
         fate unknown."""
         sid = self._take(1)
         row = (sid, tenant, task_id, strategy, complexity, orjson.dumps(contexts), at, body(sid))
-        await self._writer().submit([(sql.INSERT_SELECTION, [row])])
+        await self._writer().submit([(INSERT_SELECTION, [row])])
         return sid
 
     async def selection(self, tenant: str, selection_id: int) -> SelectionRecord | None:
-        rows = await self._fetch(sql.GET_SELECTION, (tenant, selection_id))
+        rows = await self._fetch(GET_SELECTION, (tenant, selection_id))
         if not rows:
             return None
         r = rows[0]
@@ -107,48 +131,23 @@ class StrategyStore:
     async def record_outcome(self, tenant: str, o: OutcomeWrite) -> None:
         """The outcome and the posteriors it moved, in one commit."""
         steps: list[Step] = [
-            (sql.SET_OUTCOME, [(int(o.success), o.duration, o.at, o.body, tenant, o.selection_id)]),
-            (sql.UPSERT_ARM, [(tenant, ctx, state) for ctx, state in o.arms.items()]),
+            (SET_OUTCOME, [(int(o.success), o.duration, o.at, o.body, tenant, o.selection_id)]),
+            (UPSERT_ARM, [(tenant, ctx, state) for ctx, state in o.arms.items()]),
         ]
         await self._writer().submit([s for s in steps if s[1]])
 
     async def arms(self) -> list[tuple[str, str, bytes]]:
         """(tenant, context, state) of every posterior context."""
-        return [(r[0], r[1], bytes(r[2])) for r in await self._fetch(sql.ALL_ARMS, ())]
+        return [(r[0], r[1], bytes(r[2])) for r in await self._fetch(ALL_ARMS, ())]
 
     async def successful_durations(self, limit: int) -> list[tuple[str, int, float]]:
         """(tenant, complexity, duration) of the latest successful outcomes."""
-        rows = await self._fetch(sql.SUCCESSFUL_DURATIONS, (limit,))
+        rows = await self._fetch(SUCCESSFUL_DURATIONS, (limit,))
         return [(r[0], int(r[1]), float(r[2])) for r in rows]
 
     async def task_count(self, tenant: str) -> int:
-        return int((await self._fetch(sql.TASK_COUNT, (tenant,)))[0][0])
+        return int((await self._fetch(TASK_COUNT, (tenant,)))[0][0])
 
     async def by_strategy(self, tenant: str) -> list[StrategyShareRow]:
-        rows = await self._fetch(sql.BY_STRATEGY, (tenant,))
+        rows = await self._fetch(BY_STRATEGY, (tenant,))
         return [StrategyShareRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    # -- executions ------------------------------------------------------------
-
-    async def add_executions(self, tenant: str, rows: list[ExecutionRow]) -> list[int]:
-        """Ids after the commit. Cancelling leaves their fate unknown."""
-        first = self._take(2, len(rows))
-        values = [
-            (first + n, tenant, r.agent_type, r.task_category, int(r.success), r.at, r.body)
-            for n, r in enumerate(rows)
-        ]
-        await self._writer().submit([(sql.INSERT_EXECUTION, values)])
-        return list(range(first, first + len(rows)))
-
-    async def executions(
-        self, tenant: str, agent_type: str | None, since: float, limit: int
-    ) -> list[bytes]:
-        """Encoded executions since `since`, newest first."""
-        if agent_type is None:
-            rows = await self._fetch(sql.EXECUTIONS, (tenant, since, limit))
-        else:
-            rows = await self._fetch(sql.EXECUTIONS_OF_AGENT, (tenant, agent_type, since, limit))
-        return [bytes(r[0]) for r in rows]
-
-    async def execution_count(self, tenant: str) -> int:
-        return int((await self._fetch(sql.EXECUTION_COUNT, (tenant,)))[0][0])

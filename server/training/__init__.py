@@ -1,5 +1,5 @@
 """Continuous fine-tuning: data sets, LoRA training in worker processes, the promotion
-gate and the adapter registry (seeds 000 and 002). No aiohttp, no SQL.
+gate and the adapter registry. No aiohttp, no SQL.
 
     data.py      sliding window, replay, dedupe and the stable held-out split
     tokens.py    prompt template and completion-only labels

@@ -1,7 +1,7 @@
 """The fine-tuning data set: a sliding window of fresh examples, a replay sample of
 data accepted earlier, deduplication and a stable held-out split. Pure functions.
 
-Window (seed 002: "only trains on the last 30 days"): an example is fresh when
+Window: an example is fresh when
 now − window_s < created_at ≤ now. Older ones fall out; future-dated ones wait for a
 later build.
 
@@ -15,7 +15,7 @@ Held-out split: an example is held out when the first 8 bytes of SHA-256("held-o
 key), read as an integer and divided by 2⁶⁴, fall below held_out_fraction. The side
 depends on the key alone, not on the seed or on the other examples, so an example held
 out once is held out in every later build at the same fraction: no adapter is ever
-trained on the data its successor is judged on (seed 000's "automated rollback" needs
+trained on the data its successor is judged on (the "automated rollback" needs
 an honest comparison). Small sets may get an empty held-out side.
 
 Replay (against forgetting what was learnt before the window slid on): a share

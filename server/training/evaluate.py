@@ -5,7 +5,7 @@ Held-out loss: the mean cross entropy, in nats per token, over the completion to
 token equally whatever the batching. Lower is better; a model that ignores its input
 scores about ln(vocabulary size).
 
-The gate (seed 000: "test new models before deployment"; "automated rollback: detect
+The gate ("test new models before deployment"; "automated rollback: detect
 and revert bad learning"). With relative margin m (0.01 = 1 %), a new adapter is
 promoted only when it beats both the base model and the adapter now serving:
 

@@ -87,7 +87,7 @@ class PoolClosed(TrainingPoolError):
     """submit() on a closed pool."""
 
 
-class JobState(enum.Enum):
+class WorkerState(enum.Enum):
     QUEUED = "queued"  # waiting for a free worker slot
     STARTING = "starting"  # process spawning, importing torch, loading the model
     RUNNING = "running"  # the first progress report has arrived
@@ -101,7 +101,9 @@ class JobState(enum.Enum):
         return self in _FINISHED
 
 
-_FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.DIED})
+_FINISHED = frozenset(
+    {WorkerState.SUCCEEDED, WorkerState.FAILED, WorkerState.CANCELLED, WorkerState.DIED}
+)
 
 
 class PoolState(enum.Enum):
@@ -126,7 +128,7 @@ class JobRun:
     ) -> None:
         self.job_id = job_id
         self.spec = spec
-        self.state = JobState.QUEUED
+        self.state = WorkerState.QUEUED
         self.pid: int | None = None  # the worker's, once started
         self.exitcode: int | None = None
         self.submitted_at = time.time()
@@ -187,15 +189,15 @@ class JobRun:
         if kind == "progress":
             self._add_progress(payload)
         elif kind == "result":
-            self._finish(JobState.SUCCEEDED, payload)
+            self._finish(WorkerState.SUCCEEDED, payload)
         elif kind == "error":
             self._error = TrainingFailed(*payload)
             if not self._cancel_requested:
-                self._finish(JobState.FAILED, self._error)
+                self._finish(WorkerState.FAILED, self._error)
 
     def _add_progress(self, progress: Progress) -> None:
-        if self.state is JobState.STARTING:
-            self.state = JobState.RUNNING
+        if self.state is WorkerState.STARTING:
+            self.state = WorkerState.RUNNING
         self.progress.append(progress)
         if self._on_progress is not None:
             try:
@@ -208,13 +210,13 @@ class JobRun:
         self.exitcode = exitcode
         self._exited.set()
         if self._cancel_requested:  # _finish ignores this when a result came first
-            self._finish(JobState.CANCELLED, JobCancelled(f"job {self.job_id} cancelled"))
+            self._finish(WorkerState.CANCELLED, JobCancelled(f"job {self.job_id} cancelled"))
         elif self._error is not None:
-            self._finish(JobState.FAILED, self._error)
+            self._finish(WorkerState.FAILED, self._error)
         else:
-            self._finish(JobState.DIED, WorkerDied(self.job_id, exitcode))
+            self._finish(WorkerState.DIED, WorkerDied(self.job_id, exitcode))
 
-    def _finish(self, state: JobState, outcome: TrainResult | BaseException) -> None:
+    def _finish(self, state: WorkerState, outcome: TrainResult | BaseException) -> None:
         if self.done:
             return
         self.state, self.finished_at = state, time.time()
@@ -321,7 +323,7 @@ class TrainingPool:
         if run is None:
             return False
         await asyncio.shield(self._stop(run))
-        return run.state is JobState.CANCELLED
+        return run.state is WorkerState.CANCELLED
 
     async def close(self) -> None:
         """Refuse new jobs, cancel queued ones and stop running workers as `cancel`
@@ -342,8 +344,8 @@ class TrainingPool:
 
     async def _stop(self, run: JobRun) -> None:
         run._cancel_requested = True
-        if run.state is JobState.QUEUED:
-            run._finish(JobState.CANCELLED, JobCancelled(f"job {run.job_id} cancelled"))
+        if run.state is WorkerState.QUEUED:
+            run._finish(WorkerState.CANCELLED, JobCancelled(f"job {run.job_id} cancelled"))
             return
         run._signal(signal.SIGTERM)
         if await _exited_within(run, self.grace_s):
@@ -358,7 +360,7 @@ class TrainingPool:
         async with self._slots:
             if run.done:  # cancelled while queued
                 return
-            run.state = JobState.STARTING
+            run.state = WorkerState.STARTING
             worker = await self._take_spare()
             self._warm_spare()
             pump = threading.Thread(

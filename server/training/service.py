@@ -1,5 +1,4 @@
-"""The training service: fine-tuning jobs, the adapter registry and its gate
-(seeds 000, 001 and 002).
+"""The training service: fine-tuning jobs, the adapter registry and its gate.
 
 A job is stored QUEUED, then runs in the process pool (`training.pool`, spawn):
 its data are the tenant's training examples from ended sessions and its
@@ -9,7 +8,7 @@ the job row (at most every `PROGRESS_SAVE_S`) and to the tenant's `jobs`
 channel. A finished adapter is written atomically to the tenant's registry as a
 candidate; the evaluation gate (`training.evaluate.decide`) promotes it only if
 its held-out loss beats both the base model and the current adapter by the
-margin, else it is rejected with the reason (seed 000: "detect and revert bad
+margin, else it is rejected with the reason ("detect and revert bad
 learning"). A promotion or rollback is announced on the `models` channel.
 
 Restart: QUEUED jobs run again; a job that was RUNNING when the server stopped or
@@ -41,15 +40,17 @@ from schemas.training import (
     ModelEvent,
     Models,
 )
+from server.chat.store import ChatStore
 from server.core.clock import Clock, utc
 from server.core.cursor import decode_cursor, encode_cursor
 from server.core.errors import Conflict, InvalidRequest, NotFound, Unavailable
-from server.db.store import Store
 from server.hub.service import HubService
+from server.learning.store import InteractionStore
 from server.training.data import Dataset, Example, build_dataset
 from server.training.evaluate import decide
 from server.training.pool import JobCancelled, TrainingPool, WorkerDied
 from server.training.registry import AdapterRegistry, Manifest, NothingToRollBack, VersionNotFound
+from server.training.store import JobStore
 from server.training.trainer import Progress, TrainResult, TrainSpec
 
 log = logging.getLogger("kaizen.training")
@@ -90,8 +91,18 @@ class TrainingState(enum.Enum):
 
 
 class TrainingService:
-    def __init__(self, store: Store, hub: HubService, clock: Clock, params: TrainingParams) -> None:
-        self._store = store
+    def __init__(
+        self,
+        jobs: JobStore,
+        sessions: ChatStore,
+        interactions: InteractionStore,
+        hub: HubService,
+        clock: Clock,
+        params: TrainingParams,
+    ) -> None:
+        self._job_store = jobs
+        self._sessions = sessions
+        self._interactions = interactions
         self._hub = hub
         self._clock = clock
         self.params = params
@@ -107,12 +118,12 @@ class TrainingService:
     async def start(self) -> None:
         """Fail interrupted jobs, start the pool, run queued jobs, start the schedule.
         Not safe to cancel."""
-        for tenant, body in await self._store.jobs.in_state(JobState.RUNNING):
+        for tenant, body in await self._job_store.in_state(JobState.RUNNING):
             job = Job.model_validate_json(body)
             await self._save(tenant, _finished(job, JobState.FAILED, self._now(), INTERRUPTED))
         await self._pool.start()
         self.state = TrainingState.RUNNING
-        for tenant, body in await self._store.jobs.in_state(JobState.QUEUED):
+        for tenant, body in await self._job_store.in_state(JobState.QUEUED):
             self._launch(tenant, Job.model_validate_json(body))
         if self.params.base_model is not None:
             self._scheduler = asyncio.create_task(self._schedule_forever(), name="kaizen-schedule")
@@ -136,6 +147,10 @@ class TrainingService:
 
     # -- jobs --------------------------------------------------------------------
 
+    async def fine_tune(self, tenant: str, request: FineTuneRequest) -> Job:
+        """A job asked for by a client. Returns after the commit."""
+        return await self.submit(tenant, JobTrigger.MANUAL, request)
+
     async def submit(self, tenant: str, trigger: JobTrigger, req: FineTuneRequest) -> Job:
         """Store a QUEUED job and start it. Returns after the commit; cancelling
         leaves its fate unknown."""
@@ -145,7 +160,7 @@ class TrainingService:
         if base is None:
             raise InvalidRequest("no base model: set KAIZEN_TRAINING_BASE_MODEL or give base_model")
         job = Job(
-            id=self._store.jobs.next_id(),
+            id=self._job_store.next_id(),
             state=JobState.QUEUED,
             trigger=trigger,
             base_model=base,
@@ -277,10 +292,10 @@ class TrainingService:
         now = self._now()
         examples = [
             Example(r.instruction, r.output, r.context, r.created_at, r.source)
-            for r in await self._store.sessions.examples_of(tenant, EXAMPLES_MAX)
+            for r in await self._sessions.examples_of(tenant, EXAMPLES_MAX)
         ]
         since = now - 2 * window_s
-        for item in await self._store.successful_interactions(tenant, since, EXAMPLES_MAX):
+        for item in await self._interactions.successful(tenant, since, EXAMPLES_MAX):
             examples.append(_from_interaction(item))
         fresh = [e for e in examples if e.created_at > now - window_s]
         older = [e for e in examples if e.created_at <= now - window_s]
@@ -339,7 +354,7 @@ class TrainingService:
         await self._publish_job(tenant, job)
 
     async def _save(self, tenant: str, job: Job) -> None:
-        await self._store.jobs.save(
+        await self._job_store.save(
             tenant,
             job.id,
             job.state.value,
@@ -388,7 +403,7 @@ class TrainingService:
         return Job.model_validate_json(await self._body(tenant, job_id))
 
     async def _body(self, tenant: str, job_id: int) -> bytes:
-        body = await self._store.jobs.get(tenant, job_id)
+        body = await self._job_store.get(tenant, job_id)
         if body is None:
             raise NotFound("no such job", job_id=job_id)
         return body
@@ -396,7 +411,7 @@ class TrainingService:
     async def jobs(self, tenant: str, q: JobsQuery) -> Page[Job]:
         before = decode_cursor(q.cursor, "before", int) or 2**62
         state = q.state.value if q.state else None
-        bodies = await self._store.jobs.page(tenant, state, before, q.limit + 1)
+        bodies = await self._job_store.page(tenant, state, before, q.limit + 1)
         jobs = [await self.get(tenant, Job.model_validate_json(b).id) for b in bodies[: q.limit]]
         more = len(bodies) > q.limit
         return Page[Job](
@@ -426,13 +441,13 @@ class TrainingService:
         return run.pid if run is not None else None
 
     async def after_session(self, tenant: str, messages: int) -> Job | None:
-        """Seed 000: fine-tune after a session of at least `min_messages` messages."""
+        """fine-tune after a session of at least `min_messages` messages."""
         if self.params.base_model is None or messages < self.params.min_messages:
             return None
         return await self.submit(tenant, JobTrigger.SESSION, FineTuneRequest(note="session ended"))
 
     async def _schedule_forever(self) -> None:
-        """Seed 002: retrain every `schedule_s` when there is new data."""
+        """retrain every `schedule_s` when there is new data."""
         while True:
             await asyncio.sleep(self.params.schedule_s)
             with contextlib.suppress(Exception):
@@ -441,7 +456,7 @@ class TrainingService:
     async def _schedule_tick(self) -> None:
         now = self._now()
         since = now - self.params.schedule_s
-        tenants = {r.tenant for r in await self._store.sessions.examples_since(since, EXAMPLES_MAX)}
+        tenants = {r.tenant for r in await self._sessions.examples_since(since, EXAMPLES_MAX)}
         for tenant in sorted(tenants):
             await self.submit(tenant, JobTrigger.SCHEDULE, FineTuneRequest(note="schedule"))
 

@@ -1,4 +1,4 @@
-"""OpenAPI 3.1 document generated from the route table and the schemas.
+"""OpenAPI 3.1 document generated from the table of operations and the schemas.
 
 The document must describe what the server really accepts, so that generated
 clients and contract testers (openapi-spec-validator, schemathesis) agree with it:
@@ -8,20 +8,17 @@ base64url, and a body whose every field has a default may be left out.
 """
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from schemas import ErrorBody
-
-if TYPE_CHECKING:
-    from server.web.route import Route
+from schemas.ops import Op
+from server.web.paths import ID_SEGMENT, split_path
 
 REF = "#/components/schemas/{model}"
-# aiohttp's pattern for a `{name}` without a regex of its own.
-DEFAULT_SEGMENT = "[^{}/]+"
 SQLITE_MAX_INT = 2**63 - 1
 CURSOR = {
     "type": "string",
@@ -50,10 +47,12 @@ class _LaxSchemas(_Schemas):
     lax = True
 
 
-def openapi(routes: "tuple[Route, ...]", version: str) -> dict[str, Any]:
+def openapi(routes: tuple[Op, ...], version: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for route in routes:
+        if route.method is None or route.path is None:
+            continue
         template, _ = split_path(route.path)
         paths.setdefault(template, {})[route.method.lower()] = _operation(route, components)
     return {
@@ -68,38 +67,9 @@ def openapi(routes: "tuple[Route, ...]", version: str) -> dict[str, Any]:
     }
 
 
-def split_path(path: str) -> tuple[str, list[tuple[str, str]]]:
-    """The OpenAPI template of an aiohttp path and its (name, regex) variables.
-    A regex may hold braces of its own (`{1,128}`), so this counts depth rather
-    than matching up to the first `}`."""
-    template: list[str] = []
-    variables: list[tuple[str, str]] = []
-    i = 0
-    while i < len(path):
-        if path[i] != "{":
-            template.append(path[i])
-            i += 1
-            continue
-        end = _closing_brace(path, i)
-        name, _, regex = path[i + 1 : end].partition(":")
-        variables.append((name, regex or DEFAULT_SEGMENT))
-        template.append("{" + name + "}")
-        i = end + 1
-    return "".join(template), variables
-
-
-def _closing_brace(path: str, start: int) -> int:
-    depth = 0
-    for i in range(start, len(path)):
-        depth += {"{": 1, "}": -1}.get(path[i], 0)
-        if depth == 0:
-            return i
-    raise ValueError(f"unbalanced braces in route path {path!r}")
-
-
-def _operation(route: "Route", components: dict[str, Any]) -> dict[str, Any]:
+def _operation(route: Op, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": route.summary, "responses": _responses(route, components)}
-    params = _path_params(route.path) + _query_params(route.query, components)
+    params = _path_params(route.path or "") + _query_params(route.query, components)
     if params:
         op["parameters"] = params
     if route.body is not None:
@@ -119,7 +89,7 @@ def _all_defaulted(body: Any) -> bool:
     return not any(field.is_required() for field in body.model_fields.values())
 
 
-def _responses(route: "Route", components: dict[str, Any]) -> dict[str, Any]:
+def _responses(route: Op, components: dict[str, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
     if route.reply is not None:
         ok["content"] = _json(_schema(route.reply, components))
@@ -146,8 +116,8 @@ def _path_params(path: str) -> list[dict[str, Any]]:
 
 
 def _segment_schema(regex: str) -> dict[str, Any]:
-    if regex == r"\d+":
-        # path_id answers 404 past SQLite's range: no such id can exist.
+    if regex == ID_SEGMENT:
+        # an id past the store's range is a 404: no such id can exist.
         return {"type": "integer", "minimum": 0, "maximum": SQLITE_MAX_INT}
     return {"type": "string", "pattern": f"^(?:{regex})$"}
 

@@ -178,7 +178,7 @@ class Connection:
 
     def _hello(self) -> HelloFrame:
         """Built in its own call so that nothing of it outlives the send: an idle
-        connection's memory is budgeted (issue 3: 20 KB)."""
+        connection's memory is budgeted."""
         s = self.svc.settings
         limits = Limits(
             max_frame_bytes=s.max_frame_bytes,

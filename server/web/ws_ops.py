@@ -2,8 +2,6 @@
 service, wrap the result in its reply frame. `None` means the service queued the
 reply itself (subscribe, so that the reply precedes the replayed pushes)."""
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel
 
 from schemas import (
@@ -17,6 +15,7 @@ from schemas import (
     ChannelsReply,
     CreateChannelOp,
     DeleteChannelOp,
+    Endorsement,
     EngagementReply,
     GetKnowledgeOp,
     GetLearningOp,
@@ -51,14 +50,12 @@ from schemas import (
 from schemas.calls import CallOp
 from server.hub.service import discovery_message, solution_message
 from server.hub.wsframe import text_frame
+from server.web.context import Socket
 from server.web.stats import collect_stats
 from server.web.ws_calls import call
 
-if TYPE_CHECKING:
-    from server.web.ws import Connection
 
-
-async def dispatch(conn: "Connection", frame: AnyOp) -> BaseModel | None:
+async def dispatch(conn: Socket, frame: AnyOp) -> BaseModel | None:
     match frame:
         case CallOp():
             return await call(conn, frame)
@@ -74,7 +71,7 @@ async def dispatch(conn: "Connection", frame: AnyOp) -> BaseModel | None:
             return await _knowledge(conn, frame)
 
 
-async def _learning(conn: "Connection", frame: LearningOp) -> BaseModel:
+async def _learning(conn: Socket, frame: LearningOp) -> BaseModel:
     tenant, learning = conn.caller.tenant, conn.svc.learning
     match frame:
         case RecordOp():
@@ -100,7 +97,7 @@ PUBLISH_FRAMES = (PublishOp, ShareSolutionOp, BroadcastDiscoveryOp)
 
 
 def message_of(frame: PublishFrame) -> KnowledgeDraft:
-    """The message a publishing frame asks for (seed 003's three ways to share)."""
+    """The message a publishing frame asks for."""
     match frame:
         case PublishOp():
             return frame.message
@@ -114,12 +111,12 @@ def publish_reply(frame: PublishFrame, published: Published) -> PublishReply:
     return PublishReply(id=frame.id, op=frame.op, data=published)
 
 
-async def _publish(conn: "Connection", frame: PublishFrame) -> BaseModel:
+async def _publish(conn: Socket, frame: PublishFrame) -> BaseModel:
     """The task path; most publishes take `Connection`'s path without a task."""
     return publish_reply(frame, await conn.svc.hub.publish(conn.caller, message_of(frame)))
 
 
-async def _subscription(conn: "Connection", frame: SubscribeOp | UnsubscribeOp) -> BaseModel | None:
+async def _subscription(conn: Socket, frame: SubscribeOp | UnsubscribeOp) -> BaseModel | None:
     hub = conn.svc.hub
     if isinstance(frame, UnsubscribeOp):
         hub.unsubscribe(conn.peer, frame.channel)
@@ -133,7 +130,7 @@ async def _subscription(conn: "Connection", frame: SubscribeOp | UnsubscribeOp) 
 
 
 async def _channels(
-    conn: "Connection", frame: ChannelsOp | CreateChannelOp | DeleteChannelOp
+    conn: Socket, frame: ChannelsOp | CreateChannelOp | DeleteChannelOp
 ) -> BaseModel:
     hub, tenant = conn.svc.hub, conn.caller.tenant
     match frame:
@@ -147,9 +144,9 @@ async def _channels(
 
 
 async def _knowledge(
-    conn: "Connection", frame: QueryKnowledgeOp | GetKnowledgeOp | VoteOp | AppliedOp | PopularOp
+    conn: Socket, frame: QueryKnowledgeOp | GetKnowledgeOp | VoteOp | AppliedOp | PopularOp
 ) -> BaseModel:
-    knowledge, caller = conn.svc.knowledge, conn.caller
+    knowledge, caller = conn.svc.messages, conn.caller
     match frame:
         case QueryKnowledgeOp():
             page = await knowledge.query(caller.tenant, frame.query)
@@ -161,7 +158,9 @@ async def _knowledge(
             found = await knowledge.get(caller.tenant, frame.knowledge_id)
             return KnowledgeReply(id=frame.id, data=found)
         case VoteOp():
-            engagement = await knowledge.vote(caller, frame.knowledge_id, frame.agent)
+            engagement = await knowledge.vote(
+                caller, frame.knowledge_id, Endorsement(agent=frame.agent)
+            )
         case AppliedOp():
             engagement = await knowledge.applied(caller, frame.knowledge_id)
     return EngagementReply(id=frame.id, op=frame.op, data=engagement)

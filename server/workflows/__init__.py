@@ -1,4 +1,4 @@
-"""Workflow learning (seed 004): events grouped into sessions, frequent command
+"""Workflow learning: events grouped into sessions, frequent command
 sequences mined from them, and the next command predicted. Pure: no I/O, no
 asyncio; the service owns the clock, persistence and transport."""
 
@@ -14,7 +14,7 @@ from server.workflows.learner import WorkflowConfig, WorkflowLearner
 from server.workflows.mining import WorkflowMiner, WorkflowPattern
 from server.workflows.outcome import Outcome, infer_outcome
 from server.workflows.predict import NextCommandModel
-from server.workflows.runs import CloseReason, SessionGrouper, WorkflowSession
+from server.workflows.runs import CloseReason, RunGrouper, WorkflowRun
 from server.workflows.stats import WorkflowStats
 
 __all__ = [
@@ -23,12 +23,12 @@ __all__ = [
     "EventType",
     "NextCommandModel",
     "Outcome",
-    "SessionGrouper",
+    "RunGrouper",
     "WorkflowConfig",
     "WorkflowLearner",
     "WorkflowMiner",
     "WorkflowPattern",
-    "WorkflowSession",
+    "WorkflowRun",
     "WorkflowStats",
     "canonical_command",
     "command_of",

@@ -1,6 +1,6 @@
 """Workflow events: what POST /events carries, and which of them are commands.
 
-Seed 004 monitors fifteen event types and maps each to a command name (its table:
+The design monitors fifteen event types and maps each to a command name (its table:
 `file_open → open_file`, `git_commit → commit_changes`, ...). We keep that table and
 allow custom types: any lowercase name matching CUSTOM_TYPE (`deploy`, `ci.run`,
 `agent:tool_call`), the seed's "custom event mapping" enhancement.
@@ -51,7 +51,7 @@ from typing import Any, Final
 
 
 class EventType(StrEnum):
-    """Seed 004's monitored event types."""
+    """The monitored event types."""
 
     FILE_OPEN = "file_open"
     FILE_SAVE = "file_save"
@@ -87,7 +87,7 @@ SEED_COMMANDS: Final[Mapping[str, str]] = {
     EventType.GIT_PUSH: "push_changes",
     EventType.GIT_PULL: "pull_changes",
 }
-"""Seed 004's table: event type → command."""
+"""The table: event type → command."""
 
 NOT_COMMANDS: Final = frozenset({EventType.PROCESS_END.value})
 CUSTOM_TYPE: Final = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")

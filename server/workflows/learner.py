@@ -1,7 +1,7 @@
 """The workflow learner: events in, sessions grouped, workflows and next commands out.
 
-The pure core of seed 004's service, without its polling or HTTP: one
-`SessionGrouper` for all tenants (keys are (tenant, session_id)), and per tenant
+The pure core of the service, without its polling or HTTP: one
+`RunGrouper` for all tenants (keys are (tenant, session_id)), and per tenant
 one `WorkflowMiner` and one `NextCommandModel`, so tenants never see each other's
 workflows. The caller owns the clock and the I/O:
 
@@ -31,16 +31,16 @@ from server.workflows.events import Event, event_from_dict, query_token
 from server.workflows.mining import WorkflowMiner, WorkflowPattern
 from server.workflows.outcome import Outcome
 from server.workflows.predict import NextCommandModel
-from server.workflows.runs import SessionGrouper, SessionKey, WorkflowSession
+from server.workflows.runs import RunGrouper, SessionKey, WorkflowRun
 from server.workflows.stats import WorkflowStats
 
 
 @dataclass(frozen=True, slots=True)
 class WorkflowConfig:
     idle_s: float = 300.0
-    """Seed 004: "Sessions become idle after 5 minutes of no activity"."""
+    """"Sessions become idle after 5 minutes of no activity"."""
     min_commands: int = 3
-    """Seed 004: "Sessions with <3 commands are skipped"."""
+    """"Sessions with <3 commands are skipped"."""
     max_events_per_session: int = 1000
     """A session this long is learned and its id goes on as a new one."""
     max_open_sessions: int = 10_000
@@ -99,7 +99,7 @@ class _Tenant:
 class WorkflowLearner:
     def __init__(self, config: WorkflowConfig | None = None) -> None:
         self.config = config or WorkflowConfig()
-        self.grouper = SessionGrouper(
+        self.grouper = RunGrouper(
             self.config.idle_s,
             max_events=self.config.max_events_per_session,
             max_open=self.config.max_open_sessions,
@@ -149,26 +149,26 @@ class WorkflowLearner:
 
     # -- closing and learning ----------------------------------------------------
 
-    def tick(self, now: float) -> list[WorkflowSession]:
+    def tick(self, now: float) -> list[WorkflowRun]:
         """Close the sessions idle at `now` and learn them; each returned session
         says whether it was `learned`."""
         return self._learn_all(self.grouper.close_idle(now))
 
-    def close(self, tenant: str, session_id: str) -> WorkflowSession | None:
+    def close(self, tenant: str, session_id: str) -> WorkflowRun | None:
         """Close and learn one session now; None when it is not open."""
         session = self.grouper.close(tenant, session_id)
         return None if session is None else self._learn_all([session])[0]
 
-    def flush(self) -> list[WorkflowSession]:
+    def flush(self) -> list[WorkflowRun]:
         """Close and learn every open session (graceful shutdown)."""
         return self._learn_all(self.grouper.close_all())
 
-    def _learn_all(self, sessions: list[WorkflowSession]) -> list[WorkflowSession]:
+    def _learn_all(self, sessions: list[WorkflowRun]) -> list[WorkflowRun]:
         for session in sessions:
             self._learn(session)
         return sessions
 
-    def _learn(self, session: WorkflowSession) -> None:
+    def _learn(self, session: WorkflowRun) -> None:
         self._remember(session)
         state = self._tenant(session.tenant)
         counters = state.counters
@@ -181,7 +181,7 @@ class WorkflowLearner:
         else:
             counters.sessions_skipped += 1
 
-    def _remember(self, session: WorkflowSession) -> None:
+    def _remember(self, session: WorkflowRun) -> None:
         """Keep the session's last commands as its id's history (bounded, LRU)."""
         key = (session.tenant, session.session_id)
         window = self.config.session_window

@@ -1,6 +1,6 @@
 """Frequent workflows: contiguous command sequences counted across learned sessions.
 
-Seed 004 learns a session with at least 3 commands ("Sessions with <3 commands are
+The design learns a session with at least 3 commands ("Sessions with <3 commands are
 skipped"). A learned session's command list is mined for its patterns: every
 contiguous run of `min_length` to `max_length` commands in it. A pattern's
 
@@ -47,7 +47,7 @@ from typing import Any
 
 from server.core.stats import wilson_lower_bound
 from server.workflows.outcome import Outcome
-from server.workflows.runs import WorkflowSession
+from server.workflows.runs import WorkflowRun
 
 Commands = tuple[str, ...]
 
@@ -147,7 +147,7 @@ class WorkflowMiner:
 
     # -- learning ----------------------------------------------------------------
 
-    def absorb(self, session: WorkflowSession) -> bool:
+    def absorb(self, session: WorkflowRun) -> bool:
         """Learn a closed session; False (and nothing learned) when it is too short."""
         success = session.outcome is Outcome.SUCCESS
         return self.learn(session.session_id, session.commands, success, session.end)

@@ -1,6 +1,6 @@
-"""Session outcomes: inferred as seed 004 says, overridden by what a client reports.
+"""Session outcomes: inferred from its commands, overridden by what a client reports.
 
-Seed 004 ("Outcome Inference") reads the seed commands of a session (its table,
+The design ("Outcome Inference") reads the seed commands of a session (its table,
 `events.SEED_COMMANDS`):
 
 - success indicators: `commit_changes`, `push_changes`, `save_file`,
@@ -35,7 +35,7 @@ FAILURE_INDICATORS: Final = frozenset({"delete_file"})
 
 
 def infer_outcome(seed_commands: Iterable[str | None]) -> Outcome:
-    """Seed 004's rule: failure when any failure indicator is present, else success."""
+    """The rule: failure when any failure indicator is present, else success."""
     if any(command in FAILURE_INDICATORS for command in seed_commands):
         return Outcome.FAILURE
     return Outcome.SUCCESS

@@ -1,6 +1,6 @@
-"""Workflow sessions: a tenant's events grouped per session_id until idle (seed 004).
+"""Workflow sessions: a tenant's events grouped per session_id until idle.
 
-Seed 004 opens a session for each unique session_id and closes it after 5 minutes
+The design opens a session for each unique session_id and closes it after 5 minutes
 without activity. Here the clock is the caller's: `add(event, now)` stamps the
 session's activity with `now` (the service passes its clock: arrival time, so a
 client's clock skew can neither close nor hold a session) or, without `now`, with
@@ -54,7 +54,7 @@ class CloseReason(StrEnum):
 
 
 @dataclass(slots=True)
-class WorkflowSession:
+class WorkflowRun:
     """A closed session: its events and commands in timestamp order."""
 
     tenant: str
@@ -100,7 +100,7 @@ class _OpenSession:
         self.commands.insert(i, command)
 
 
-class SessionGrouper:
+class RunGrouper:
     def __init__(
         self, idle_s: float = 300.0, *, max_events: int = 1000, max_open: int = 10_000
     ) -> None:
@@ -110,7 +110,7 @@ class SessionGrouper:
         self.max_events = max_events
         self.max_open = max_open
         self._open: OrderedDict[SessionKey, _OpenSession] = OrderedDict()
-        self._ready: list[WorkflowSession] = []
+        self._ready: list[WorkflowRun] = []
         self._per_tenant: Counter[str] = Counter()
         self._latest = -math.inf
         self._ordered = True
@@ -187,7 +187,7 @@ class SessionGrouper:
 
     # -- closing -----------------------------------------------------------------
 
-    def close_idle(self, now: float) -> list[WorkflowSession]:
+    def close_idle(self, now: float) -> list[WorkflowRun]:
         """Sessions idle for at least `idle_s` at `now`, plus any closed by a bound."""
         if not self._ordered:
             self._reorder()
@@ -207,24 +207,24 @@ class SessionGrouper:
         self._open = OrderedDict(ordered)
         self._ordered = True
 
-    def close(self, tenant: str, session_id: str) -> WorkflowSession | None:
+    def close(self, tenant: str, session_id: str) -> WorkflowRun | None:
         """Close one session now (the client said it ended); None when none is open."""
         key = (tenant, session_id)
         return self._finish(key, CloseReason.EXPLICIT) if key in self._open else None
 
-    def close_all(self) -> list[WorkflowSession]:
+    def close_all(self) -> list[WorkflowRun]:
         """Close every open session (shutdown), with any closed by a bound."""
         closed, self._ready = self._ready, []
         closed.extend(self._finish(key, CloseReason.FLUSH) for key in list(self._open))
         return closed
 
-    def _finish(self, key: SessionKey, reason: CloseReason) -> WorkflowSession:
+    def _finish(self, key: SessionKey, reason: CloseReason) -> WorkflowRun:
         session = self._open.pop(key)
         self._per_tenant[key[0]] -= 1
         if not self._per_tenant[key[0]]:
             del self._per_tenant[key[0]]
         self.sessions_closed += 1
-        return WorkflowSession(
+        return WorkflowRun(
             tenant=key[0],
             session_id=key[1],
             events=session.events,

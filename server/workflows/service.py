@@ -1,4 +1,4 @@
-"""The workflow service (seed 004): accept activity events, learn workflows from
+"""The workflow service: accept activity events, learn workflows from
 the sessions they make, predict the next command.
 
 An event batch is committed as one row before it is acknowledged, then grouped
@@ -42,9 +42,9 @@ from schemas.workflows import (
 )
 from server.core.clock import Clock, utc
 from server.core.errors import InvalidRequest, NotFound
-from server.db.store import Store
 from server.workflows import Event, Outcome, WorkflowConfig, WorkflowLearner, WorkflowPattern
 from server.workflows.events import is_known_type
+from server.workflows.store import WorkflowStore
 
 log = logging.getLogger("kaizen.workflows")
 REPLAY_BATCH = 1000
@@ -62,7 +62,7 @@ class WorkflowState(enum.Enum):
 class WorkflowService:
     def __init__(
         self,
-        store: Store,
+        store: WorkflowStore,
         clock: Clock,
         config: WorkflowConfig,
         *,
@@ -93,11 +93,11 @@ class WorkflowService:
     async def start(self) -> None:
         """Load the checkpoint, replay the batches after it, start ticking. Not
         safe to cancel."""
-        saved = await self._store.workflows.checkpoint()
+        saved = await self._store.checkpoint()
         if saved is not None:
             self._watermark = self._saved_watermark = saved[0]
             self._learner = WorkflowLearner.from_state(orjson.loads(saved[1]), self._config)
-        while rows := await self._store.workflows.batches_after(self._watermark, REPLAY_BATCH):
+        while rows := await self._store.batches_after(self._watermark, REPLAY_BATCH):
             for batch_id, tenant, received_at, body in rows:
                 self._apply(batch_id, tenant, received_at, EventBatch.model_validate_json(body))
         self._task = asyncio.create_task(self._run(), name="kaizen-workflows")
@@ -157,7 +157,7 @@ class WorkflowService:
             return
         cursor = self._watermark
         state = orjson.dumps(self._learner.to_state(include_open=True))
-        await self._store.workflows.save_checkpoint(cursor, state)
+        await self._store.save_checkpoint(cursor, state)
         self._saved_watermark = cursor
 
     # -- events ------------------------------------------------------------------
@@ -167,7 +167,7 @@ class WorkflowService:
         Cancelling leaves the write's fate unknown."""
         _check_types(batch.events)
         now = self._clock.now()
-        batch_id = await self._store.workflows.add_batch(tenant, now, _encode(batch))
+        batch_id = await self._store.add_batch(tenant, now, _encode(batch))
         self._apply(batch_id, tenant, now, batch)
         return EventsAccepted(accepted=len(batch.events), batch_id=batch_id)
 

@@ -1,6 +1,6 @@
-"""Workflow learner statistics, as seed 004 tracks them and a little more.
+"""Workflow learner statistics.
 
-Seed 004 reports `running`, `active_sessions` and, under `stats`,
+The design reports `running`, `active_sessions` and, under `stats`,
 `events_processed`, `sessions_created`, `patterns_learned` and `errors`. The seed
 sent each learned session to its procedural API as one "pattern"; here a session
 is learned into shared pattern counts, so `sessions_learned` counts what the seed
@@ -20,7 +20,7 @@ class WorkflowStats:
     sessions_closed: int = 0
     sessions_learned: int = 0
     sessions_skipped: int = 0
-    """Closed with fewer than `min_commands` commands (seed 004: skipped)."""
+    """Closed with fewer than `min_commands` commands."""
     outcomes_reported: int = 0
     active_sessions: int = 0
     patterns_learned: int = 0
@@ -50,7 +50,7 @@ class WorkflowStats:
         return asdict(self)
 
     def seed_view(self, running: bool) -> dict[str, Any]:
-        """Seed 004's statistics object."""
+        """The statistics object."""
         return {
             "running": running,
             "active_sessions": self.active_sessions,

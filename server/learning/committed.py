@@ -1,6 +1,8 @@
-"""SQL text and the row tuples it binds, for the SQLite store."""
+"""Interactions as committed: the body each is stored as, and the batches the
+interaction store reports after each commit. No SQL here: `store.py` binds these."""
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,46 +11,27 @@ import orjson
 from schemas import Interaction, StoredInteraction
 from server.core.clock import utc
 from server.core.errors import InvalidRequest
-from server.db.records import CommittedBatch
-from server.db.writer import Insert
-
-INSERT_INTERACTIONS = Insert(
-    "INSERT INTO interactions (id, tenant, agent_type, success, session_id, recorded_at, body) VALUES",
-    7,
-)
-_INTERACTION_COLUMNS = "id, recorded_at, body"
-GET_INTERACTION = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tenant = ? AND id = ?"
-LIST_INTERACTIONS = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?"
-SUCCESSFUL_SINCE = (
-    f"SELECT {_INTERACTION_COLUMNS} FROM interactions "
-    "WHERE tenant = ? AND success = 1 AND recorded_at >= ? ORDER BY id DESC LIMIT ?"
-)
-# json_extract reads the task in SQLite's thread, without the GIL; SQLite 3.40
-# refuses a BLOB there (3.45 would read it as JSONB), hence the CAST
-COMMITTED_AFTER = (
-    f"SELECT tenant, {_INTERACTION_COLUMNS}, json_extract(CAST(body AS TEXT), '$.task_description') "
-    "FROM interactions WHERE id > ? ORDER BY id LIMIT ?"
-)
-
-SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-GET_META = "SELECT value FROM meta WHERE key = ?"
-
-INSERT_TOKEN = "INSERT INTO tokens (id, tenant, agent, hash, created_at) VALUES (?, ?, ?, ?, ?)"
-_TOKEN_COLUMNS = "id, tenant, agent, created_at, revoked_at"
-FIND_TOKEN = f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE hash = ?"
-LIST_TOKENS = f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE tenant = ? AND id > ? ORDER BY id LIMIT ?"
-TOKEN_ACTIVE_IN_TENANT = "SELECT 1 FROM tokens WHERE tenant = ? AND id = ? AND revoked_at IS NULL"
-REVOKE_TOKEN = "UPDATE tokens SET revoked_at = ? WHERE tenant = ? AND id = ? AND revoked_at IS NULL"
-COUNT_ACTIVE_TOKENS = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL"
-
-COUNTS = """
-SELECT (SELECT count(*) FROM interactions WHERE tenant = ?),
-       (SELECT count(*) FROM learnings WHERE tenant = ? AND status = 'active')
-"""
 
 
-def _json(value: object) -> str:
-    return orjson.dumps(value).decode()
+@dataclass(frozen=True, slots=True)
+class CommittedBatch:
+    """Interactions of one write, as the store reports them once committed (read
+    back from the store, adjacent writes of a tenant committed together may make
+    one batch)."""
+
+    tenant: str
+    first_id: int
+    recorded_at: float
+    items: Sequence[Interaction]
+    bodies: Sequence[bytes] = ()
+    """Each item as stored (`interaction_body`), when the store has it at hand:
+    what a miner in another process is sent instead of the models."""
+    tasks: Sequence[str] = ()
+    """Each item's task description, when the store read it beside the body: a
+    batch read back from the store need then build no model on the event loop."""
+
+    def task_descriptions(self) -> Sequence[str]:
+        return self.tasks or [item.task_description for item in self.items]
 
 
 REPLY_NESTING = 58
