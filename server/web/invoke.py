@@ -44,6 +44,8 @@ class Plan:
     capability: str
     method: str
     params: tuple[tuple[str, Source], ...]
+    awaits: bool
+    """A coroutine function (else its result is the reply itself)."""
 
 
 class UnboundOperation(Exception):
@@ -58,7 +60,7 @@ def plan(op: Op) -> Plan:
     method = getattr(service, method_name, None)
     if method is None:
         raise UnboundOperation(f"{op.name}: no method {op.service}")
-    return Plan(capability, method_name, _sources(op, method))
+    return Plan(capability, method_name, _sources(op, method), inspect.iscoroutinefunction(method))
 
 
 def _sources(op: Op, method: Any) -> tuple[tuple[str, Source], ...]:
@@ -102,7 +104,7 @@ async def invoke(
     """The method's reply. Safe to cancel exactly when the method is."""
     kwargs = {name: _value(source, name, caller, path, request) for name, source in p.params}
     result = getattr(getattr(svc, p.capability), p.method)(**kwargs)
-    return await result if inspect.isawaitable(result) else result
+    return await result if p.awaits else result
 
 
 def _value(source: Source, name: str, caller: Principal, path: dict[str, Any], request: Any) -> Any:

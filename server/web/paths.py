@@ -5,6 +5,7 @@ a text of that shape (aiohttp's router has checked it before a handler runs).
 """
 
 import functools
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -51,7 +52,7 @@ def variables(path: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(split_path(path)[1]) if path else ()
 
 
-def from_match(path: str | None, matched: dict[str, str]) -> dict[str, Any]:
+def from_match(path: str | None, matched: Mapping[str, str]) -> dict[str, Any]:
     """The path's variables as the service takes them. An id past the store's
     range cannot exist, so it is a 404, not a validation error."""
     values: dict[str, Any] = {}

@@ -16,11 +16,12 @@ from schemas.ops import OPS, Op
 from server.web.bodies import decode, read_bytes, read_query, reply
 from server.web.context import principal, services
 from server.web.invoke import Plan, invoke, plans
-from server.web.paths import from_match
+from server.web.paths import from_match, variables
 from server.web.system import SYSTEM_HANDLERS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EMPTY = b"{}"
+NO_PATH: dict[str, Any] = {}
 
 
 def add_routes(app: web.Application) -> None:
@@ -39,12 +40,14 @@ def handler(op: Op, bound: dict[str, Plan]) -> Handler:
 
 def _service_handler(op: Op, p: Plan) -> Handler:
     read = _reader(op)
+    status = _status(op)
+    has_path = bool(variables(op.path))
 
     async def handle(request: web.Request) -> web.StreamResponse:
         payload = await read(request)  # a bad body is named before an unknown id
-        path = from_match(op.path, dict(request.match_info))
+        path = from_match(op.path, request.match_info) if has_path else NO_PATH
         result = await invoke(p, services(request), principal(request), path, payload)
-        return respond(op, result)
+        return respond(status, result)
 
     return handle
 
@@ -72,10 +75,16 @@ def _reader(op: Op) -> Callable[[web.Request], Awaitable[Any]]:
     return nothing
 
 
-def respond(op: Op, result: Any) -> web.Response:
-    """The reply with the op's status; 204 carries no body, and a creation that
+def _status(op: Op) -> Callable[[Any], int]:
+    """The reply's status: the op's, except that a creation whose reply says it
     found the thing already there (`created: false`) is a 200."""
-    if op.status == 204:
-        return web.Response(status=204)
-    status = 200 if op.status == 201 and getattr(result, "created", True) is False else op.status
-    return reply(result, status=status)
+    fields = getattr(op.reply, "model_fields", {})
+    if op.status == 201 and "created" in fields:
+        return lambda result: 201 if result.created else 200
+    return lambda result: op.status
+
+
+def respond(status: Callable[[Any], int], result: Any) -> web.Response:
+    """204 carries no body."""
+    code = status(result)
+    return web.Response(status=204) if code == 204 else reply(result, status=code)

@@ -31,7 +31,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def download_model(request: web.Request) -> web.Response:
-    version = from_match("/{version}", dict(request.match_info))["version"]
+    version = from_match("/{version}", request.match_info)["version"]
     body = await services(request).training.download(principal(request).tenant, version)
     headers = {"Content-Disposition": f'attachment; filename="{version}.tar.gz"'}
     return web.Response(body=body, content_type="application/gzip", headers=headers)
