@@ -29,7 +29,7 @@ from server.hub.outbox import CONTROL, Outbox, Verdict
 from server.hub.popularity import popularity
 from server.hub.ratelimit import TokenBucket
 from server.hub.recovery import after_replay, recoverable
-from server.hub.registry import Delivery, Peer, Registry, Sub, route
+from server.hub.subscriptions import Delivery, Peer, Registry, Sub, route
 from server.hub.wsframe import push_json, text_frame
 
 # -- names ------------------------------------------------------------------------

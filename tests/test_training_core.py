@@ -36,7 +36,7 @@ from server.training.registry import (
     VersionStatus,
 )
 from server.training.tiny import build_tiny_llama
-from server.training.tokens import IGNORE, PROMPT_TEMPLATE, encode_pair, format_prompt
+from server.training.tokenizer import IGNORE, PROMPT_TEMPLATE, encode_pair, format_prompt
 from server.training.trainer import Progress, TrainResult, TrainSpec, train
 
 NOW = 1_700_000_000.0

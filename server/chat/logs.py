@@ -1,4 +1,4 @@
-"""Learning logs in DATA_DIR/logs, laid out as the seeds lay them out:
+"""Learning logs in DATA_DIR/logs, laid out so:
 
     session_log_<tenant>.<session id>_<end, UTC yyyymmddTHHMMSSZ>.json  one per session
     master_log.jsonl                                                    one line per session

@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass
 
 from server.hub.outbox import Verdict
-from server.hub.registry import Delivery, Peer, Registry, route
+from server.hub.subscriptions import Delivery, Peer, Registry, route
 
 STALLED_RETRY_S = 0.005
 

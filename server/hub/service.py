@@ -43,8 +43,8 @@ from server.hub.names import channel_for
 from server.hub.outbox import CONTROL, Outbox
 from server.hub.ratelimit import TokenBucket
 from server.hub.recovery import after_replay, recoverable
-from server.hub.registry import Delivery, Peer, Sink, Sub
 from server.hub.store import HubStore, MessageRecord
+from server.hub.subscriptions import Delivery, Peer, Sink, Sub
 from server.hub.wsframe import push_json, text_frame
 
 log = logging.getLogger("kaizen.hub")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.training.tokens import IGNORE, PROMPT_TEMPLATE, Pair, collate, encode_pair, pad_id
+from server.training.tokenizer import IGNORE, PROMPT_TEMPLATE, Pair, collate, encode_pair, pad_id
 
 DEFAULT_MARGIN = 0.01
 

@@ -33,7 +33,7 @@ from server.training.evaluate import (
     resolve_device,
     token_loss_sum,
 )
-from server.training.tokens import PROMPT_TEMPLATE, Encoded, Pair, collate, encode_pair, pad_id
+from server.training.tokenizer import PROMPT_TEMPLATE, Encoded, Pair, collate, encode_pair, pad_id
 
 DEFAULT_TARGET_MODULES = ("q_proj", "v_proj")
 _LAST_LOSSES = 10  # train_loss_last is the mean over this many final steps

@@ -11,8 +11,8 @@ from server.chat.service import ChatService
 from server.core.looplag import LoopLagMonitor
 from server.core.settings import Settings
 from server.hub.messages import MessageService
-from server.hub.registry import Peer
 from server.hub.service import HubService
+from server.hub.subscriptions import Peer
 from server.kb.service import KnowledgeBaseService
 from server.learning.extractor import Extractor
 from server.learning.service import LearningService
