@@ -21,8 +21,8 @@ from client.subscription import Subscription, SubscriptionState
 from client.sync import SyncKaizenClient
 from schemas import (
     ConfidenceLevel,
+    HubMessage,
     Interaction,
-    Knowledge,
     KnowledgeType,
     LearningType,
     Priority,
@@ -38,11 +38,11 @@ __all__ = [
     "ConfidenceLevel",
     "ConflictError",
     "ConnectionLostError",
+    "HubMessage",
     "Interaction",
     "KaizenClient",
     "KaizenError",
     "KaizenSocket",
-    "Knowledge",
     "KnowledgeType",
     "LearningType",
     "NotFoundError",

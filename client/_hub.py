@@ -19,10 +19,10 @@ from schemas import (
     DiscoveryDraft,
     Endorsement,
     Engagement,
-    Knowledge,
-    KnowledgeDraft,
-    KnowledgeQuery,
+    HubMessage,
     KnowledgeType,
+    MessageDraft,
+    MessageQuery,
     Page,
     PopularQuery,
     Priority,
@@ -64,7 +64,7 @@ class HubMethods:
     ) -> Published:
         """Publish; returns once stored, with the message's channel offset."""
         draft = local(
-            KnowledgeDraft,
+            MessageDraft,
             knowledge_type=KnowledgeType(knowledge_type),
             title=title,
             content=content,
@@ -160,9 +160,9 @@ class HubMethods:
         channel: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
-    ) -> Page[Knowledge]:
+    ) -> Page[HubMessage]:
         q = local(
-            KnowledgeQuery,
+            MessageQuery,
             query=query,
             min_priority=min_priority,
             type=type,
@@ -172,11 +172,11 @@ class HubMethods:
             cursor=cursor,
         )
         params = q.model_dump(mode="json", exclude_none=True)
-        return await self._call("GET", "/knowledge", Page[Knowledge], params=params)
+        return await self._call("GET", "/knowledge", Page[HubMessage], params=params)
 
     @operation("get_knowledge")
-    async def get_knowledge(self, knowledge_id: int) -> Knowledge:
-        return await self._call("GET", f"/knowledge/{knowledge_id}", Knowledge)
+    async def get_knowledge(self, knowledge_id: int) -> HubMessage:
+        return await self._call("GET", f"/knowledge/{knowledge_id}", HubMessage)
 
     @operation("vote")
     async def vote_useful(self, knowledge_id: int, agent: str | None = None) -> Engagement:
@@ -193,10 +193,10 @@ class HubMethods:
     @operation("popular")
     async def get_popular_knowledge(
         self, limit: int = 10, *, channel: str | None = None
-    ) -> list[Knowledge]:
+    ) -> list[HubMessage]:
         q = local(PopularQuery, limit=limit, channel=channel)
         params = q.model_dump(mode="json", exclude_none=True)
-        page = await self._call("GET", "/knowledge/popular", Page[Knowledge], params=params)
+        page = await self._call("GET", "/knowledge/popular", Page[HubMessage], params=params)
         return page.items
 
     @operation("channels")

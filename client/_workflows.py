@@ -15,7 +15,7 @@ from schemas.workflows import (
     NextCommands,
     NextQuery,
     OutcomeAccepted,
-    SessionOutcome,
+    RunOutcome,
     WorkflowPatternOut,
     Workflows,
     WorkflowsQuery,
@@ -60,7 +60,7 @@ class WorkflowMethods:
 
     @operation("workflow_outcome")
     async def report_workflow_outcome(self, session_id: str, success: bool) -> OutcomeAccepted:
-        body = encode(local(SessionOutcome, session_id=session_id, success=success))
+        body = encode(local(RunOutcome, session_id=session_id, success=success))
         return await self._call("POST", "/workflows/outcome", OutcomeAccepted, body=body)
 
     @operation("workflow_stats")

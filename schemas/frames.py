@@ -19,10 +19,10 @@ from schemas.hub import (
     Endorsement,
     Engagement,
     HubLimits,
-    Knowledge,
-    KnowledgeDraft,
+    HubMessage,
     KnowledgeMessage,
-    KnowledgeQuery,
+    MessageDraft,
+    MessageQuery,
     PopularQuery,
     Published,
     SolutionDraft,
@@ -81,7 +81,7 @@ class OpHead(Strict):
 class PublishOp(Strict):
     id: RequestId
     op: Literal["publish"]
-    message: KnowledgeDraft
+    message: MessageDraft
 
 
 class ShareSolutionOp(Strict):
@@ -111,7 +111,7 @@ class UnsubscribeOp(Strict):
 class QueryKnowledgeOp(Strict):
     id: RequestId
     op: Literal["query_knowledge"]
-    query: KnowledgeQuery = Field(default_factory=KnowledgeQuery)
+    query: MessageQuery = Field(default_factory=MessageQuery)
 
 
 class GetKnowledgeOp(Strict):
@@ -248,18 +248,18 @@ class UnsubscribeReply(BaseModel):
     data: Unsubscribed
 
 
-class KnowledgePageReply(BaseModel):
+class MessagePageReply(BaseModel):
     type: Literal["reply"] = "reply"
     op: Literal["query_knowledge", "popular"] = "query_knowledge"
     id: str
-    data: Page[Knowledge]
+    data: Page[HubMessage]
 
 
-class KnowledgeReply(BaseModel):
+class MessageReply(BaseModel):
     type: Literal["reply"] = "reply"
     op: Literal["get_knowledge"] = "get_knowledge"
     id: str
-    data: Knowledge
+    data: HubMessage
 
 
 class EngagementReply(BaseModel):
@@ -293,8 +293,8 @@ Reply = Annotated[
     | PublishReply
     | SubscribeReply
     | UnsubscribeReply
-    | KnowledgePageReply
-    | KnowledgeReply
+    | MessagePageReply
+    | MessageReply
     | EngagementReply
     | ChannelsReply
     | ChannelReply,

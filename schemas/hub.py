@@ -58,7 +58,7 @@ Lax = Field(strict=False)
 """Enums arrive as JSON strings: let those fields accept their values."""
 
 
-class KnowledgeDraft(Strict):
+class MessageDraft(Strict):
     """What a publisher sends. Without `channel`, the
     type picks one: SOLUTION → solutions, WARNING → warnings, OPTIMIZATION →
     optimizations, anything else → general. Without `source_agent`, the token's agent."""
@@ -108,7 +108,7 @@ class KnowledgeMessage(BaseModel):
     created_at: datetime
 
 
-class Knowledge(KnowledgeMessage):
+class HubMessage(KnowledgeMessage):
     """A published message as queries return it: where it sits, and how it was received."""
 
     channel: str
@@ -194,7 +194,7 @@ class Engagement(BaseModel):
     """False when this agent had already voted: one vote per agent."""
 
 
-class KnowledgeQuery(Strict):
+class MessageQuery(Strict):
     """GET /knowledge; values arrive as text, so this one is lax. `query` ranks by
     BM25 (lexical); `tags` is comma separated and all must match."""
 

@@ -10,7 +10,7 @@ from schemas.common import MAX_UNIX_S, Strict, Timestamp
 from schemas.interactions import JsonObject
 
 EventType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-SessionId = Annotated[str, Field(min_length=1, max_length=128)]
+RunId = Annotated[str, Field(min_length=1, max_length=128)]
 UnixSeconds = Annotated[float, Field(strict=False, ge=0, le=MAX_UNIX_S, allow_inf_nan=False)]
 """Epoch seconds as the client sent them; outside the range the Timestamp branch
 refuses them too (it never reads a number as milliseconds)."""
@@ -20,7 +20,7 @@ class ActivityEvent(Strict):
     """One event: the seed's types (command_executed, file_save, …) or a custom type."""
 
     event_type: EventType
-    session_id: SessionId
+    session_id: RunId
     timestamp: UnixSeconds | Timestamp = Field(
         union_mode="left_to_right",  # a number stays a float, as it always was
         description="Epoch seconds or ISO 8601 (naive means UTC).",
@@ -37,11 +37,11 @@ class EventsAccepted(BaseModel):
     batch_id: int
 
 
-class SessionOutcome(Strict):
+class RunOutcome(Strict):
     """A client's report of how a workflow session really ended; it replaces the
     inferred outcome."""
 
-    session_id: SessionId
+    session_id: RunId
     success: bool
 
 
@@ -86,7 +86,7 @@ class NextQuery(Strict):
         max_length=4096,
         description="Commands, comma-separated; one that failed ends in '!' (`pytest!`).",
     )
-    session_id: SessionId | None = Field(
+    session_id: RunId | None = Field(
         default=None,
         description=(
             "Alone: predict after what this session has run. With `after`: `after` is "

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from client import KaizenClient, KaizenError
-from schemas import GetKnowledgeOp, KnowledgeReply, SubscribeOp, SubscribeReply
+from schemas import GetKnowledgeOp, MessageReply, SubscribeOp, SubscribeReply
 from schemas.common import MAX_JSON_DEPTH
 from server.runner import KaizenServer
 from tests.conftest import eventually, interaction, running
@@ -158,7 +158,7 @@ async def test_what_is_stored_at_the_limit_reads_back_through_the_sdk(
     assert (await kz.get_knowledge(published["id"])).context == context
     assert [k.context for k in (await kz.query_knowledge()).items] == [context]
     reply = await kz.socket.request(
-        GetKnowledgeOp(id="x", op="get_knowledge", knowledge_id=published["id"]), KnowledgeReply
+        GetKnowledgeOp(id="x", op="get_knowledge", knowledge_id=published["id"]), MessageReply
     )
     assert reply.data.context == context
     await sub.close()
@@ -192,7 +192,7 @@ async def test_the_sdk_never_drops_an_unreadable_frame_silently(
     async with running(data_dir) as server, KaizenClient(server.url) as kz:
         op = GetKnowledgeOp(id="x", op="get_knowledge", knowledge_id=published.id)
         with pytest.raises(KaizenError, match="undecodable reply"):
-            await kz.socket.request(op, KnowledgeReply)  # now, not at the timeout
+            await kz.socket.request(op, MessageReply)  # now, not at the timeout
         assert kz.socket.undecodable == 1
         replay = SubscribeOp(id="x", op="subscribe", channel="general", since={})
         await kz.socket.request(replay, SubscribeReply)

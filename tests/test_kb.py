@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from client import KaizenClient
 from client.errors import BadRequestError, ConflictError, NotFoundError
-from schemas import Endorsement, KnowledgeDraft, KnowledgeType, encode
+from schemas import Endorsement, KnowledgeType, MessageDraft, encode
 from schemas.kb import (
     MAX_CONTENT_BYTES,
     BestPracticesQuery,
@@ -552,7 +552,7 @@ async def test_consolidation_without_an_embedder_is_lexical(tmp_path: Path) -> N
 
 
 async def publish(kit: Kit, tenant: str = A) -> int:
-    message = KnowledgeDraft(
+    message = MessageDraft(
         knowledge_type=KnowledgeType.SOLUTION,
         title="Pin the lockfile",
         content="Commit the lockfile so CI installs what you tested.",

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import orjson
 
-from schemas import Endorsement, Engagement, Knowledge, KnowledgeQuery, Page, PopularQuery
+from schemas import Endorsement, Engagement, HubMessage, MessageQuery, Page, PopularQuery
 from server.auth.service import Principal
 from server.core.cursor import decode_cursor, encode_cursor
 from server.core.errors import InvalidRequest, NotFound
@@ -41,12 +41,12 @@ class MessageService:
         self._store = store
         self._channels = channels
 
-    async def query(self, tenant: str, q: KnowledgeQuery) -> Page[Knowledge]:
+    async def query(self, tenant: str, q: MessageQuery) -> Page[HubMessage]:
         """Without `query`: newest first, keyset pages. With it: BM25 order, and
         pages are offsets into that order."""
         names = await self._names(tenant, q.channel)
         if names == []:
-            return Page[Knowledge](items=[])
+            return Page[HubMessage](items=[])
         search = Search(
             tenant=tenant,
             min_rank=q.min_priority.rank,
@@ -62,9 +62,9 @@ class MessageService:
         rows = await self._store.search(replace(search, skip=skip))
         more = len(rows) > q.limit
         cursor = encode_cursor(skip=skip + q.limit) if more else None
-        return Page[Knowledge](items=self._models(tenant, rows[: q.limit]), next_cursor=cursor)
+        return Page[HubMessage](items=self._models(tenant, rows[: q.limit]), next_cursor=cursor)
 
-    async def get(self, tenant: str, knowledge_id: int) -> Knowledge:
+    async def get(self, tenant: str, knowledge_id: int) -> HubMessage:
         """One message; reading it counts a view."""
         await self._existing(tenant, knowledge_id)
         await self._store.add_view(tenant, knowledge_id)
@@ -86,20 +86,20 @@ class MessageService:
         await self._store.add_application(caller.tenant, knowledge_id)
         return _engagement(await self._existing(caller.tenant, knowledge_id), True)
 
-    async def popular(self, tenant: str, q: PopularQuery) -> Page[Knowledge]:
+    async def popular(self, tenant: str, q: PopularQuery) -> Page[HubMessage]:
         """Most popular first: popularity = votes + 2 · applications."""
         names = await self._names(tenant, q.channel)
         if names == []:
-            return Page[Knowledge](items=[])
-        return Page[Knowledge](
+            return Page[HubMessage](items=[])
+        return Page[HubMessage](
             items=self._models(tenant, await self._store.popular(tenant, names, q.limit))
         )
 
-    async def _newest(self, search: Search, before: int | None) -> Page[Knowledge]:
+    async def _newest(self, search: Search, before: int | None) -> Page[HubMessage]:
         rows = await self._store.search(replace(search, after_id=before))
         limit = search.limit - 1
         cursor = encode_cursor(before=rows[limit - 1].id) if len(rows) > limit else None
-        return Page[Knowledge](items=self._models(search.tenant, rows[:limit]), next_cursor=cursor)
+        return Page[HubMessage](items=self._models(search.tenant, rows[:limit]), next_cursor=cursor)
 
     async def _names(self, tenant: str, pattern: str | None) -> list[str] | None:
         if pattern is None:
@@ -112,7 +112,7 @@ class MessageService:
             raise NotFound("no such knowledge", id=knowledge_id)
         return found
 
-    def _models(self, tenant: str, rows: list[StoredMessage]) -> list[Knowledge]:
+    def _models(self, tenant: str, rows: list[StoredMessage]) -> list[HubMessage]:
         """Rows as models, with their channel's epoch; rows of a channel deleted
         meanwhile are left out."""
         models = []
@@ -123,8 +123,8 @@ class MessageService:
         return models
 
 
-def _knowledge(r: StoredMessage, epoch: str) -> Knowledge:
-    return Knowledge.model_validate(
+def _knowledge(r: StoredMessage, epoch: str) -> HubMessage:
+    return HubMessage.model_validate(
         {
             **orjson.loads(r.body),
             "channel": r.channel,

@@ -23,8 +23,8 @@ from schemas import (
     ChannelInfo,
     DiscoveryDraft,
     HubStats,
-    KnowledgeDraft,
     KnowledgeType,
+    MessageDraft,
     Page,
     Priority,
     Published,
@@ -91,20 +91,20 @@ class HubService:
 
     # -- publish ---------------------------------------------------------------
 
-    async def publish(self, caller: Principal, draft: KnowledgeDraft) -> Published:
+    async def publish(self, caller: Principal, draft: MessageDraft) -> Published:
         """Store the message, then deliver it. Returns after the commit. Cancelling
         leaves its fate unknown."""
         self._take_token(caller)
         source = draft.source_agent or caller.agent or "anonymous"
         return await self._publish(caller.tenant, source, draft)
 
-    async def announce(self, tenant: str, draft: KnowledgeDraft) -> Published:
+    async def announce(self, tenant: str, draft: MessageDraft) -> Published:
         """Publish on the server's own behalf (anomaly alerts), outside any token's
         rate limit. Returns after the commit; cancelling leaves its fate unknown."""
         return await self._publish(tenant, draft.source_agent or "kaizen", draft)
 
     def publish_soon(
-        self, caller: Principal, draft: KnowledgeDraft, on_published: Callable[[Published], None]
+        self, caller: Principal, draft: MessageDraft, on_published: Callable[[Published], None]
     ) -> asyncio.Future[None] | None:
         """`publish` without awaiting anything, when that can be done now: the
         channel is known and the write queue has room. The message is queued at
@@ -129,7 +129,7 @@ class HubService:
 
         return self.store.append_soon(self._numbering(channel, source, draft), committed)
 
-    async def _publish(self, tenant: str, source: str, draft: KnowledgeDraft) -> Published:
+    async def _publish(self, tenant: str, source: str, draft: MessageDraft) -> Published:
         channel = await self.channels.get(
             tenant, draft.channel or channel_for(draft.knowledge_type)
         )
@@ -140,7 +140,7 @@ class HubService:
         return self._published(channel, record)
 
     def _numbering(
-        self, channel: Channel, source: str, draft: KnowledgeDraft
+        self, channel: Channel, source: str, draft: MessageDraft
     ) -> Callable[[int], MessageRecord]:
         """Encode the message now (raising if it is too large); number it when its
         write takes its place in the queue."""
@@ -173,7 +173,7 @@ class HubService:
             retry = math.ceil(wait * 1000) / 1000  # rounded up: waiting that long is enough
             raise RateLimited("publish rate limit", retry_after_s=retry)
 
-    def _encode(self, source: str, draft: KnowledgeDraft) -> tuple[bytes, float]:
+    def _encode(self, source: str, draft: MessageDraft) -> tuple[bytes, float]:
         """The message's encoding minus its id (assigned later), checked for size."""
         now = self.clock()
         fields: dict[str, Any] = {
@@ -195,7 +195,7 @@ class HubService:
     def _number(
         self,
         channel: Channel,
-        draft: KnowledgeDraft,
+        draft: MessageDraft,
         source: str,
         knowledge_id: int,
         rest: bytes,
@@ -366,10 +366,10 @@ class HubService:
                 log.exception("pruning the hub's history failed")
 
 
-def solution_message(draft: SolutionDraft) -> KnowledgeDraft:
+def solution_message(draft: SolutionDraft) -> MessageDraft:
     """share_solution: the problem is the title, the solution the content,
     on `solutions`."""
-    return KnowledgeDraft(
+    return MessageDraft(
         knowledge_type=KnowledgeType.SOLUTION,
         title=draft.problem,
         content=draft.solution,
@@ -381,9 +381,9 @@ def solution_message(draft: SolutionDraft) -> KnowledgeDraft:
     )
 
 
-def discovery_message(draft: DiscoveryDraft) -> KnowledgeDraft:
+def discovery_message(draft: DiscoveryDraft) -> MessageDraft:
     """broadcast_discovery: to `general`, at HIGH priority."""
-    return KnowledgeDraft(
+    return MessageDraft(
         knowledge_type=KnowledgeType.DISCOVERY,
         title=draft.title,
         content=draft.content,

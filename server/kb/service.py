@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import orjson
 
-from schemas import Knowledge, Page
+from schemas import HubMessage, Page
 from schemas.kb import (
     MAX_CONTENT_BYTES,
     MAX_TAGS,
@@ -77,7 +77,7 @@ MIN_APPLICATIONS = 1
 class HubKnowledge(Protocol):
     """What promotion needs of the hub's MessageService."""
 
-    async def get(self, tenant: str, knowledge_id: int) -> Knowledge: ...
+    async def get(self, tenant: str, knowledge_id: int) -> HubMessage: ...
 
 
 class KnowledgeBaseService:
@@ -301,7 +301,7 @@ class KnowledgeBaseService:
             applications=message.applications,
         )
 
-    def _check_endorsed(self, message: Knowledge) -> None:
+    def _check_endorsed(self, message: HubMessage) -> None:
         if message.votes >= self._min_votes and message.applications >= self._min_applications:
             return
         raise Conflict(
@@ -456,11 +456,11 @@ def _merge_group(items: list[ItemRecord], g: Group) -> MergeGroup:
     )
 
 
-def _endorsement(message: Knowledge) -> str:
+def _endorsement(message: HubMessage) -> str:
     return f"{message.votes} votes, {message.applications} applications"
 
 
-def _promoted_fields(message: Knowledge, request: PromoteRequest) -> Fields:
+def _promoted_fields(message: HubMessage, request: PromoteRequest) -> Fields:
     """The message's text, type, context and author as content. Too large → 422."""
     content = {
         "text": message.content,

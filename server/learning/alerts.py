@@ -4,16 +4,16 @@ tenant's `warnings` channel, so subscribed agents hear of it live."""
 import asyncio
 import logging
 
-from schemas.hub import KnowledgeDraft, KnowledgeType, Priority
+from schemas.hub import KnowledgeType, MessageDraft, Priority
 from server.hub.service import HubService
 from server.learning.miner import AnomalyDraft
 
 log = logging.getLogger("kaizen.alerts")
 
 
-def alert(a: AnomalyDraft) -> KnowledgeDraft:
+def alert(a: AnomalyDraft) -> MessageDraft:
     reasons = "; ".join(r.detail for r in a.reasons)
-    return KnowledgeDraft(
+    return MessageDraft(
         knowledge_type=KnowledgeType.WARNING,
         title=f"Unusual {a.agent_type} interaction (rarity {a.score:.2f})",
         content=f'Task "{a.task_description[:200]}": {reasons}',

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas import KnowledgeDraft, KnowledgeType, Page
+from schemas import KnowledgeType, MessageDraft, Page
 from schemas.training import (
     AdapterVersion,
     FineTuneRequest,
@@ -363,7 +363,7 @@ class TrainingService:
         )
 
     async def _publish_job(self, tenant: str, job: Job) -> None:
-        draft = KnowledgeDraft(
+        draft = MessageDraft(
             knowledge_type=KnowledgeType.DISCOVERY,
             title=f"job {job.id} {job.state.value}"
             + (f" step {job.progress.step}/{job.progress.total_steps}" if job.progress else ""),
@@ -385,7 +385,7 @@ class TrainingService:
             path=str(registry.path_of(current)) if current else "",
             download=f"/models/{current}/download" if current else "",
         )
-        draft = KnowledgeDraft(
+        draft = MessageDraft(
             knowledge_type=KnowledgeType.DISCOVERY,
             title=f"adapter {event}: {current}",
             content=body.model_dump_json(),

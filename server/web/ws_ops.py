@@ -19,13 +19,13 @@ from schemas import (
     EngagementReply,
     GetKnowledgeOp,
     GetLearningOp,
-    KnowledgeDraft,
-    KnowledgePageReply,
-    KnowledgeReply,
     LearningOp,
     LearningReply,
     LearningsOp,
     LearningsReply,
+    MessageDraft,
+    MessagePageReply,
+    MessageReply,
     PingOp,
     PongReply,
     PopularOp,
@@ -96,7 +96,7 @@ PublishFrame = PublishOp | ShareSolutionOp | BroadcastDiscoveryOp
 PUBLISH_FRAMES = (PublishOp, ShareSolutionOp, BroadcastDiscoveryOp)
 
 
-def message_of(frame: PublishFrame) -> KnowledgeDraft:
+def message_of(frame: PublishFrame) -> MessageDraft:
     """The message a publishing frame asks for."""
     match frame:
         case PublishOp():
@@ -150,13 +150,13 @@ async def _knowledge(
     match frame:
         case QueryKnowledgeOp():
             page = await knowledge.query(caller.tenant, frame.query)
-            return KnowledgePageReply(id=frame.id, op=frame.op, data=page)
+            return MessagePageReply(id=frame.id, op=frame.op, data=page)
         case PopularOp():
             page = await knowledge.popular(caller.tenant, frame.query)
-            return KnowledgePageReply(id=frame.id, op=frame.op, data=page)
+            return MessagePageReply(id=frame.id, op=frame.op, data=page)
         case GetKnowledgeOp():
             found = await knowledge.get(caller.tenant, frame.knowledge_id)
-            return KnowledgeReply(id=frame.id, data=found)
+            return MessageReply(id=frame.id, data=found)
         case VoteOp():
             engagement = await knowledge.vote(
                 caller, frame.knowledge_id, Endorsement(agent=frame.agent)

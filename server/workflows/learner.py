@@ -31,7 +31,7 @@ from server.workflows.events import Event, event_from_dict, query_token
 from server.workflows.mining import WorkflowMiner, WorkflowPattern
 from server.workflows.outcome import Outcome
 from server.workflows.predict import NextCommandModel
-from server.workflows.runs import RunGrouper, SessionKey, WorkflowRun
+from server.workflows.runs import RunGrouper, RunKey, WorkflowRun
 from server.workflows.stats import WorkflowStats
 
 
@@ -105,7 +105,7 @@ class WorkflowLearner:
             max_open=self.config.max_open_sessions,
         )
         self._tenants: dict[str, _Tenant] = {}
-        self._history: OrderedDict[SessionKey, list[str]] = OrderedDict()
+        self._history: OrderedDict[RunKey, list[str]] = OrderedDict()
 
     def _tenant(self, tenant: str) -> _Tenant:
         found = self._tenants.get(tenant)

@@ -41,7 +41,7 @@ from typing import Any
 from server.workflows.events import Event, command_of, contexts_of, seed_command
 from server.workflows.outcome import Outcome, infer_outcome, parse_outcome, reported_outcome
 
-SessionKey = tuple[str, str]
+RunKey = tuple[str, str]
 """(tenant, session_id)."""
 
 
@@ -109,7 +109,7 @@ class RunGrouper:
         self.idle_s = idle_s
         self.max_events = max_events
         self.max_open = max_open
-        self._open: OrderedDict[SessionKey, _OpenSession] = OrderedDict()
+        self._open: OrderedDict[RunKey, _OpenSession] = OrderedDict()
         self._ready: list[WorkflowRun] = []
         self._per_tenant: Counter[str] = Counter()
         self._latest = -math.inf
@@ -158,7 +158,7 @@ class RunGrouper:
         if len(session.events) >= self.max_events:
             self._ready.append(self._finish(key, CloseReason.FULL))
 
-    def _start(self, key: SessionKey) -> _OpenSession:
+    def _start(self, key: RunKey) -> _OpenSession:
         if len(self._open) >= self.max_open:
             self._ready.append(self._finish(next(iter(self._open)), CloseReason.EVICTED))
         session = self._open[key] = _OpenSession()
@@ -166,7 +166,7 @@ class RunGrouper:
         self.sessions_created += 1
         return session
 
-    def _touch(self, key: SessionKey, session: _OpenSession, at: float) -> None:
+    def _touch(self, key: RunKey, session: _OpenSession, at: float) -> None:
         """Keep `_open` in order of last activity; note when `at` breaks that order."""
         if at <= session.last_activity:
             return
@@ -198,7 +198,7 @@ class RunGrouper:
             closed.append(self._finish(key, CloseReason.IDLE))
         return closed
 
-    def _oldest_first(self) -> Iterator[tuple[SessionKey, _OpenSession]]:
+    def _oldest_first(self) -> Iterator[tuple[RunKey, _OpenSession]]:
         while self._open:
             yield next(iter(self._open.items()))
 
@@ -218,7 +218,7 @@ class RunGrouper:
         closed.extend(self._finish(key, CloseReason.FLUSH) for key in list(self._open))
         return closed
 
-    def _finish(self, key: SessionKey, reason: CloseReason) -> WorkflowRun:
+    def _finish(self, key: RunKey, reason: CloseReason) -> WorkflowRun:
         session = self._open.pop(key)
         self._per_tenant[key[0]] -= 1
         if not self._per_tenant[key[0]]:
@@ -256,7 +256,7 @@ class RunGrouper:
             self._touch(key, session, float(item["last_activity"]))
 
 
-def _session_state(key: SessionKey, session: _OpenSession) -> dict[str, Any]:
+def _session_state(key: RunKey, session: _OpenSession) -> dict[str, Any]:
     return {
         "tenant": key[0],
         "session_id": key[1],

@@ -34,7 +34,7 @@ from schemas.workflows import (
     NextCommands,
     NextQuery,
     OutcomeAccepted,
-    SessionOutcome,
+    RunOutcome,
     WorkflowPatternOut,
     Workflows,
     WorkflowsQuery,
@@ -180,7 +180,7 @@ class WorkflowService:
             self._watermark += 1
             self._applied.discard(self._watermark)
 
-    def report_outcome(self, tenant: str, report: SessionOutcome) -> OutcomeAccepted:
+    def report_outcome(self, tenant: str, report: RunOutcome) -> OutcomeAccepted:
         outcome = Outcome.SUCCESS if report.success else Outcome.FAILURE
         applied = self._learner.report_outcome(tenant, report.session_id, outcome)
         if applied:
