@@ -2,7 +2,7 @@
 
 Publish: the channel's next offset is assigned when the write takes its place in
 the queue; after the commit the message is encoded once, as a WebSocket frame, and
-fanned out (server/services/fanout.py). The publisher's ack carries the offset.
+fanned out (server/hub/fanout.py). The publisher's ack carries the offset.
 
 Subscribe with `since`: attach to live delivery first, holding live messages in a
 buffer; replay history from the store up to the offset committed at attach time;

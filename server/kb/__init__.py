@@ -1,2 +1,2 @@
 """The knowledge base's pure parts: item records, the state rule, consolidation and the
-portable document. The service (server/services/kb.py) drives them against the store."""
+portable document. The service (server/kb/service.py) drives them against the store."""

@@ -2,7 +2,7 @@
 
 Similarity is the cosine of the items' sentence embeddings (title, then the strings of
 the content) or, without an embedder, the Jaccard similarity of their terms
-(server/learning/text.py). Measured with all-MiniLM-L6-v2 on title-and-text items,
+(server/core/text.py). Measured with all-MiniLM-L6-v2 on title-and-text items,
 close paraphrases of one practice scored 0.87 to 0.89, different practices of one topic
 (unit-tests-first against integration tests) 0.43 to 0.50, and unrelated ones under 0.25:
 hence the default cosine threshold of 0.85. Looser rewordings (an acronym for the name)

@@ -1,2 +1,2 @@
 """Transports: aiohttp routes and the `/ws` connection. They validate, call a
-service and encode the result; the logic lives in `server.services`."""
+service and encode the result; the logic lives in each capability's `service.py`."""
