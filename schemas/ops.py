@@ -159,6 +159,7 @@ OPS: tuple[Op, ...] = (
         "List interactions, oldest first",
         query=ListQuery,
         reply=Page[StoredInteraction],
+        ws="call",
         service="learning.list_interactions",
     ),
     Op(
@@ -167,6 +168,7 @@ OPS: tuple[Op, ...] = (
         r"/interactions/{interaction_id:\d+}",
         "One interaction",
         reply=StoredInteraction,
+        ws="call",
         service="learning.get_interaction",
     ),
     Op(
@@ -185,6 +187,7 @@ OPS: tuple[Op, ...] = (
         "/learnings/effect",
         "The tenant's measured lift: attempts offered learnings against attempts held out",
         reply=TenantEffect,
+        ws="call",
         service="learning.effect",
     ),
     Op(
@@ -343,6 +346,7 @@ OPS: tuple[Op, ...] = (
         "/channels/{name:[a-z0-9_.-]{1,128}}",
         "One channel",
         reply=ChannelInfo,
+        ws="call",
         service="hub.get_channel",
     ),
     Op(
@@ -372,6 +376,7 @@ OPS: tuple[Op, ...] = (
         "Knowledge items by category, state and tag, oldest first",
         query=KnowledgeListQuery,
         reply=Page[KnowledgeItem],
+        ws="call",
         service="kb.list_items",
     ),
     Op(
@@ -401,6 +406,7 @@ OPS: tuple[Op, ...] = (
         "An item's version history, oldest first",
         query=VersionsQuery,
         reply=Page[KnowledgeVersion],
+        ws="call",
         service="kb.versions",
     ),
     Op(
@@ -574,6 +580,7 @@ OPS: tuple[Op, ...] = (
         "/performance/stats",
         "Executions, agent types and categories recorded",
         reply=PerformanceStats,
+        ws="call",
         service="performance.stats",
     ),
     Op(

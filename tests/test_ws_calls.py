@@ -5,9 +5,10 @@ from typing import Any
 
 import pytest
 
-from client import KaizenClient
+from client import Interaction, KaizenClient
 from client.errors import BadRequestError, NotFoundError
 from server.runner import KaizenServer
+from tests.conftest import interaction
 
 
 async def test_each_capability_answers_over_the_socket(kz: KaizenClient) -> None:
@@ -101,3 +102,17 @@ async def test_calls_see_only_their_tenant(tenants: tuple[KaizenServer, str, str
         await a.socket.call("session_start", {"session_id": "s1"})
         with pytest.raises(NotFoundError):
             await b.socket.call("get_session", {"session_id": "s1"})
+
+
+async def test_reads_answer_over_the_socket_as_over_http(kz: KaizenClient) -> None:
+    (first,) = await kz.record_interactions([Interaction(**interaction("Parse dates"))])
+    ws = kz.socket
+    assert await ws.call("learning_effect") == (await kz.learning_effect()).model_dump(mode="json")
+    got = await ws.call("get_interaction", {"interaction_id": first})
+    assert got["task_description"] == "Parse dates"
+    page = await ws.call("list_interactions", {"limit": 5})
+    assert [i["id"] for i in page["items"]] == [first]
+    channel = await ws.call("get_channel", {"name": "general"})
+    assert channel == (await kz.get_channel("general")).model_dump(mode="json")
+    with pytest.raises(NotFoundError):
+        await ws.call("get_interaction", {"interaction_id": first + 1})
