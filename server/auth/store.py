@@ -1,13 +1,10 @@
 """Tokens: only a digest of each is stored, beside its tenant and agent."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from server.db.database import Fetch
 from server.db.writer import Writer
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 INSERT_TOKEN = "INSERT INTO tokens (id, tenant, agent, hash, created_at) VALUES (?, ?, ?, ?, ?)"
 _TOKEN_COLUMNS = "id, tenant, agent, created_at, revoked_at"

@@ -1,14 +1,12 @@
 """Storage of chat sessions, their messages, memory items (with their embedding and
 full-text index) and the training examples prepared from them."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from server.db.database import Fetch
 from server.db.writer import Step, Writer
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 SESSION_COLUMNS = "id, agent, state, started_at, last_activity, ended_at, metadata, report"
 INSERT_SESSION = """

@@ -10,7 +10,7 @@ import contextlib
 import enum
 import fcntl
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -23,6 +23,9 @@ from server.db.writer import Writer
 
 SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 GET_META = "SELECT value FROM meta WHERE key = ?"
+
+Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
+"""`Database.fetch`, as each store receives it."""
 
 
 class DatabaseState(enum.Enum):

@@ -2,11 +2,11 @@
 full-text index, on the SQLite store's writer and readers."""
 
 import asyncio
-import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from server.db.database import Fetch
 from server.db.writer import Built, Insert, Writer
 
 ALL_CHANNELS = """
@@ -99,9 +99,6 @@ def popular(channels: int) -> str:
         f"SELECT {_COLUMNS} FROM knowledge k WHERE {' AND '.join(where)} "
         "ORDER BY k.votes + 2 * k.applications DESC, k.id DESC LIMIT ?"
     )
-
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 
 @dataclass(frozen=True, slots=True)

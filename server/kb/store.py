@@ -1,14 +1,14 @@
 """The knowledge base's storage: items and their version history, on the SQLite store's
 writer and readers. Every row has a tenant, and every query filters by it."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from schemas.kb import KnowledgeState
+from server.db.database import Fetch
 from server.db.writer import Insert, Step, Writer
 from server.kb.items import Fields, ItemRecord, VersionRecord
 from server.kb.states import confidence
@@ -128,9 +128,6 @@ def version_values(v: VersionRecord) -> tuple[Any, ...]:
         "merged_from": list(v.merged_from),
     }
     return (v.tenant, v.item_id, v.version, v.created_at, orjson.dumps(body))
-
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 
 @dataclass(frozen=True, slots=True)

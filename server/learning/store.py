@@ -2,8 +2,7 @@
 (clusters, patterns, effects, behaviour models, learnings, their full-text index
 and anomalies), on the database's writer and readers."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,7 @@ from schemas import Interaction, Learning, LearningType, StoredInteraction
 from schemas.anomalies import Anomaly
 from server.core.clock import Clock, utc
 from server.core.stats import confidence_level
-from server.db.database import GET_META, SET_META
+from server.db.database import GET_META, SET_META, Fetch
 from server.db.writer import Built, Insert, Step, Writer
 from server.learning.claims import LearningDraft
 from server.learning.clusters import Cluster
@@ -234,9 +233,6 @@ def anomaly_values(a: AnomalyDraft) -> tuple[object, ...]:
         "reasons": reasons,
     }
     return (a.id, a.tenant, a.agent_type, a.score, a.at, _json(body))
-
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,10 @@
 """Executions: the performance optimizer's evidence, one row per task run."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from server.db.database import Fetch
 from server.db.writer import Writer
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 LAST_EXECUTION_ID = "SELECT coalesce(max(id), 0) FROM executions"
 INSERT_EXECUTION = """

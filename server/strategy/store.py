@@ -1,13 +1,12 @@
 """Storage of the adaptive strategy system: analysed tasks, selections and their
 outcomes, and the posterior state per context."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
+from server.db.database import Fetch
 from server.db.writer import Step, Writer
 
 MAX_IDS = """
@@ -42,9 +41,6 @@ BY_STRATEGY = """
 SELECT strategy, count(*), count(outcome_at), coalesce(sum(success), 0), max(outcome_at)
 FROM strategy_selections WHERE tenant = ? GROUP BY strategy
 """
-
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 
 @dataclass(frozen=True, slots=True)

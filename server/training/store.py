@@ -1,12 +1,9 @@
 """Storage of fine-tuning jobs: one row per job, its encoded `Job` as the body."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
+from server.db.database import Fetch
 from server.db.writer import Writer
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 MAX_JOB_ID = "SELECT coalesce(max(id), 0) FROM jobs"
 UPSERT_JOB = """

@@ -8,12 +8,10 @@ from pydantic import BaseModel, TypeAdapter
 
 from schemas import encode
 from schemas.common import MAX_JSON_DEPTH, within_depth
-from server.core.errors import InvalidRequest, MalformedJson, NotFound
+from server.core.errors import InvalidRequest, MalformedJson
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-SQLITE_MAX_INT = 2**63 - 1
 
 
 def decode(raw: bytes | str, adapter: TypeAdapter[T]) -> T:
@@ -47,10 +45,6 @@ def too_deep() -> InvalidRequest:
     return InvalidRequest("JSON nested too deep", max_depth=MAX_JSON_DEPTH)
 
 
-async def read_body(request: web.Request, adapter: TypeAdapter[T]) -> T:
-    return decode(await read_bytes(request), adapter)
-
-
 async def read_bytes(request: web.Request) -> bytes:
     """The whole body, read once. A small body usually arrives with its headers, so
     by the time the handler runs it sits complete in the payload buffer: take it
@@ -68,23 +62,6 @@ async def read_bytes(request: web.Request) -> bytes:
 
 def read_query(request: web.Request, model: type[M]) -> M:
     return model.model_validate(dict(request.query))
-
-
-def path_id(request: web.Request) -> int:
-    """The integer `{id}` of the path; ids past SQLite's range cannot exist."""
-    text = request.match_info["id"]
-    if len(text) > 19 or int(text) > SQLITE_MAX_INT:
-        raise NotFound("no such id", id=text[:40])
-    return int(text)
-
-
-def path_text(request: web.Request, name: str, shape: TypeAdapter[str], what: str) -> str:
-    """A `{name}` path segment of the given shape; any other text cannot name an
-    existing `what`, so it is a 404, not a validation error."""
-    raw = request.match_info[name]
-    if not shape.validator.isinstance_python(raw):
-        raise NotFound(f"no such {what}", **{name: raw[:128]})
-    return raw
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:

@@ -15,11 +15,11 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from schemas import ErrorBody
+from schemas.common import MAX_ID
 from schemas.ops import Op
 from server.web.paths import ID_SEGMENT, split_path
 
 REF = "#/components/schemas/{model}"
-SQLITE_MAX_INT = 2**63 - 1
 CURSOR = {
     "type": "string",
     "pattern": "^[A-Za-z0-9_-]+$",
@@ -118,7 +118,7 @@ def _path_params(path: str) -> list[dict[str, Any]]:
 def _segment_schema(regex: str) -> dict[str, Any]:
     if regex == ID_SEGMENT:
         # an id past the store's range is a 404: no such id can exist.
-        return {"type": "integer", "minimum": 0, "maximum": SQLITE_MAX_INT}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_ID}
     return {"type": "string", "pattern": f"^(?:{regex})$"}
 
 

@@ -19,11 +19,14 @@ from server.web.invoke import Plan, invoke, plan
 from server.web.paths import args_model, variables
 
 PLANS: dict[str, Plan] = {name: plan(BY_NAME[name]) for name in CALL_NAMES}
-ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    name: TypeAdapter(BY_NAME[name].body if BY_NAME[name].body is not None else BY_NAME[name].query)
-    for name in CALL_NAMES
-    if BY_NAME[name].body is not None or BY_NAME[name].query is not None
-}
+
+
+def _adapter(op: Op) -> TypeAdapter[Any] | None:
+    model = op.body if op.body is not None else op.query
+    return None if model is None else TypeAdapter(model)
+
+
+ADAPTERS = {name: _adapter(BY_NAME[name]) for name in CALL_NAMES}
 
 
 async def call(conn: Socket, frame: CallOp) -> CallReply:
@@ -40,16 +43,16 @@ def _read(op: Op, args: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         path = args_model(op.path).model_validate({n: args.pop(n) for n in names if n in args})
         if op.body_field is not None:
             args = args.pop(op.body_field, {})
-        adapter = ADAPTERS.get(op.name)
-        if adapter is None:
-            _refuse_any(args)
-        request = adapter.validate_python(args) if adapter is not None else None
+        request = _validated(ADAPTERS[op.name], args)
     except ValidationError as exc:
         raise from_validation(exc) from None
     return {n: getattr(path, n) for n in names}, request
 
 
-def _refuse_any(args: dict[str, Any]) -> None:
-    """An op that takes no request refuses args it would ignore."""
+def _validated(adapter: TypeAdapter[Any] | None, args: dict[str, Any]) -> Any:
+    """The request; an op that takes none refuses args it would ignore."""
+    if adapter is not None:
+        return adapter.validate_python(args)
     if args:
         raise InvalidRequest("this op takes no such args", unexpected=sorted(args)[:16])
+    return None

@@ -2,13 +2,10 @@
 acknowledged batch is durable at any rate), and a checkpoint of the learner with
 the last batch it reflects."""
 
-import sqlite3
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
+from server.db.database import Fetch
 from server.db.writer import Writer
-
-Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[sqlite3.Row]]]
 
 MAX_BATCH_ID = "SELECT coalesce(max(id), 0) FROM workflow_batches"
 INSERT_BATCH = "INSERT INTO workflow_batches (id, tenant, received_at, body) VALUES (?, ?, ?, ?)"
